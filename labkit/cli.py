@@ -1,0 +1,252 @@
+"""The `labkit` command.
+
+    labkit fleet   [--nodes 12] [--base-port 8001] [--host 127.0.0.1] [--seed 0]
+    labkit node    --id 3 [--port 8000] [--host 127.0.0.1] [--seed 0]
+    labkit inject  --node 3|all --failure MODE [--duration 30]
+    labkit recover --node 3|all [--failure MODE]
+    labkit status  [--node 3|all]
+
+Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
+2 bad input (the message names the flag, the value and what is allowed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from labkit.errors import InvalidInput, LabkitError, NodeUnreachable
+from labkit.failures import (
+    DEFAULT_DURATION_SECONDS,
+    FAILURE_EFFECTS,
+    FAILURE_MODES,
+    check_duration,
+)
+from labkit.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_LIST_LIMIT = 24  # above this many nodes, inject/recover print a summary instead of a line each
+
+
+def _duration(text: str) -> float:
+    try:
+        return check_duration(float(text), "--duration")
+    except (ValueError, InvalidInput):
+        raise argparse.ArgumentTypeError(
+            f"--duration must be a number of seconds from 1 to 3600; got {text!r}"
+        ) from None
+
+
+def _positive_int(name: str, upper: int = 65535) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 1 <= value <= upper:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number from 1 to {upper}; got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a whole number; got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    modes = "\n".join(f"  {m:<14} {effect}" for m, effect in FAILURE_EFFECTS.items())
+    parser = argparse.ArgumentParser(
+        prog="labkit",
+        description="An SRE lab on a laptop: simulated edge nodes, failure injection, alerts.",
+        epilog=f"Failure modes:\n{modes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, help="lab state folder (default: .lab/ in the project)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def serving(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+        p.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
+        p.add_argument(
+            "--journal", type=Path, help="injection journal (.lab/journal/injections.jsonl)"
+        )
+
+    fleet = sub.add_parser("fleet", help="serve N simulated nodes from one process")
+    fleet.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12, help="(12)")
+    fleet.add_argument(
+        "--base-port", type=_positive_int("--base-port"), default=8001, help="node 1's port (8001)"
+    )
+    serving(fleet)
+
+    node = sub.add_parser("node", help="serve one simulated node (as in a container)")
+    node.add_argument("--id", type=_positive_int("--id", 5000), required=True, help="node id")
+    node.add_argument("--port", type=_positive_int("--port"), default=8000, help="(8000)")
+    serving(node)
+
+    target_help = "a node id, or all"
+    inject = sub.add_parser("inject", help="inject a failure into one node or all")
+    inject.add_argument("--node", required=True, help=target_help)
+    inject.add_argument(
+        "--failure",
+        required=True,
+        choices=FAILURE_MODES,
+        metavar="MODE",
+        help="one of: " + ", ".join(FAILURE_MODES),
+    )
+    inject.add_argument(
+        "--duration",
+        type=_duration,
+        default=DEFAULT_DURATION_SECONDS,
+        help="seconds, 1-3600 (30); the fault then ends by itself",
+    )
+
+    recover = sub.add_parser("recover", help="end injected failures early")
+    recover.add_argument("--node", required=True, help=target_help)
+    recover.add_argument(
+        "--failure",
+        choices=FAILURE_MODES,
+        metavar="MODE",
+        help="the mode to end (default: all of them)",
+    )
+
+    status = sub.add_parser("status", help="each node's health and active faults")
+    status.add_argument("--node", default="all", help=target_help + " (all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings(args.state_dir.resolve()) if args.state_dir else Settings.from_env()
+    try:
+        if args.command in ("fleet", "node"):
+            return _serve(args, settings)
+        return _COMMANDS[args.command](args, settings, out)
+    except InvalidInput as exc:
+        print(f"labkit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LabkitError as exc:
+        print(f"labkit {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from labkit.fleet import FleetLayout, serve
+
+    if args.command == "fleet":
+        layout = FleetLayout.contiguous(args.nodes, args.base_port, args.host, seed=args.seed)
+        state_path: Path | None = settings.fleet_state_path
+    else:
+        layout = FleetLayout(host=args.host, ports={args.id: args.port}, seed=args.seed)
+        state_path = None
+    serve(layout, journal_path=args.journal or settings.journal_path, state_path=state_path)
+    return EXIT_OK
+
+
+def _client(settings: Settings) -> Any:
+    from labkit.client import FleetClient
+
+    return FleetClient.discover(settings.fleet_state_path)
+
+
+def _report(results: list[tuple[int, Any]], out: TextIO, line: Any, summary: str) -> int:
+    failed = [(n, r) for n, r in results if isinstance(r, LabkitError)]
+    done = [(n, r) for n, r in results if not isinstance(r, LabkitError)]
+    if len(results) <= _LIST_LIMIT:
+        for node_id, result in done:
+            print(line(node_id, result), file=out)
+    else:
+        print(summary.format(n=len(done)), file=out)
+    for node_id, exc in failed:
+        print(f"node {node_id}: {exc}", file=sys.stderr)
+    if failed and all(isinstance(exc, NodeUnreachable) for _, exc in failed) and not done:
+        return EXIT_FAILED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _inject(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    client = _client(settings)
+    ids = client.node_ids(args.node)
+    results = client.each(ids, lambda n: n.inject(args.failure, args.duration))
+
+    def line(node_id: int, r: dict[str, Any]) -> str:
+        again = " (already active: timer restarted)" if r["restarted"] else ""
+        return (
+            f"node {node_id}: {r['failure']} for {r['duration_seconds']:g} s, "
+            f"until {r['ends_at']}{again}"
+        )
+
+    summary = f"{args.failure} injected on {{n}} nodes for {args.duration:g} s"
+    return _report(results, out, line, summary)
+
+
+def _recover(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    client = _client(settings)
+    ids = client.node_ids(args.node)
+    results = client.each(ids, lambda n: n.recover(args.failure))
+
+    def line(node_id: int, ended: list[str]) -> str:
+        return (
+            f"node {node_id}: ended {', '.join(ended)}"
+            if ended
+            else (f"node {node_id}: nothing to recover")
+        )
+
+    return _report(results, out, line, "recovered {n} nodes")
+
+
+def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    client = _client(settings)
+    ids = client.node_ids(args.node)
+
+    def probe(node: Any) -> tuple[str, dict[str, Any]]:
+        code, health = node.health()
+        return ("ok" if code == 200 else health.get("status", f"HTTP {code}")), node.faults()
+
+    results = client.each(ids, probe)
+    rows = [("NODE", "URL", "HEALTH", "ACTIVE FAULTS", "TIME LEFT")]
+    counts: dict[str, int] = {}
+    for node_id, result in results:
+        url = client.layout.url(node_id)
+        if isinstance(result, LabkitError):
+            health, faults, left = "unreachable", "-", "-"
+        else:
+            health, info = result
+            active = info["active"]
+            faults = ", ".join(a["failure"] for a in active) or "-"
+            left = ", ".join(f"{a['seconds_left']:.0f} s" for a in active) or "-"
+        counts[health] = counts.get(health, 0) + 1
+        rows.append((str(node_id), url, health, faults, left))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4], file=out
+        )
+    print(
+        f"\n{len(ids)} nodes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), file=out
+    )
+    if counts.get("unreachable") == len(ids):
+        first = next(r for _, r in results if isinstance(r, LabkitError))
+        print(f"labkit status: {first}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+_COMMANDS = {"inject": _inject, "recover": _recover, "status": _status}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The exceptions labkit raises, one small tree.
+
+LabkitError                  anything labkit raises on purpose
+├── InvalidInput             a value a user gave is not allowed (CLI exit 2, HTTP 422)
+│                            carries .field, .value and .allowed
+├── PortInUse                a listener could not bind its port
+└── NodeUnreachable          a node's HTTP API did not answer
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LabkitError(Exception):
+    """Base class of every error labkit raises on purpose."""
+
+
+class InvalidInput(LabkitError, ValueError):
+    """A user-given value is not allowed: names the field, the value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str, hint: str = "") -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        message = f"{field} must be {allowed}; got {value!r}"
+        if hint:
+            message += f". {hint}"
+        super().__init__(message)
+
+
+class PortInUse(LabkitError, OSError):
+    """A listener's port is already taken by another program."""
+
+    def __init__(self, port: int, host: str, what: str) -> None:
+        self.port = port
+        self.host = host
+        super().__init__(
+            f"port {port} on {host} is already in use ({what} cannot listen there). "
+            f"Stop whatever holds it (ss -ltnp 'sport = :{port}' shows it) "
+            f"or choose another port with --base-port/--port."
+        )
+
+
+class NodeUnreachable(LabkitError, ConnectionError):
+    """A node's HTTP API did not answer."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        super().__init__(
+            f"no answer from {url} ({reason}). Is the lab running? "
+            f"Start it with `labkit up` (or just the nodes with `labkit fleet`)."
+        )
