@@ -23,9 +23,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkit.errors import InvalidInput
 from labkit.exposition import CONTENT_TYPE, render
@@ -181,13 +183,9 @@ def _describe(error: dict[str, Any], content_type: str | None) -> dict[str, Any]
         msg = f"body must be a JSON object sent as application/json, like {_EXAMPLE}; got {got}"
         return {"loc": ["body"], "msg": msg, "type": kind, "field": "body"}
     if kind == "missing":
-        return {
-            "loc": loc,
-            "msg": f"{field} is required",
-            "type": kind,
-            "field": field,
-            "allowed": _ALLOWED.get(field),
-        }
+        allowed = _ALLOWED.get(field, "a value")
+        msg = f"{field} is required: {allowed}, as in {_EXAMPLE}"
+        return {"loc": loc, "msg": msg, "type": kind, "field": field, "allowed": allowed}
     if kind == "extra_forbidden":
         msg = f"{field} is not a known field; allowed fields: failure, duration_seconds"
         return {"loc": loc, "msg": msg, "type": kind, "field": field}
@@ -201,6 +199,16 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     content_type = request.headers.get("content-type")
     detail = [_describe(dict(e), content_type) for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI answers 400 to a body it cannot decode at all (not UTF-8): make it our 422."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and request.method == "POST":
+        msg = f"body must be UTF-8 JSON like {_EXAMPLE}; it could not be decoded"
+        item = {"loc": ["body"], "msg": msg, "type": "body_undecodable", "field": "body"}
+        return JSONResponse({"detail": [item]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 def _invalid_input(request: Request, exc: Exception) -> Response:
@@ -233,6 +241,7 @@ def build_api(pick: Callable[[Scope], Node]) -> FastAPI:
     )
     api.add_exception_handler(RequestValidationError, _validation_error)
     api.add_exception_handler(InvalidInput, _invalid_input)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
 
     def node_of(request: Request) -> Node:
         return pick(request.scope)

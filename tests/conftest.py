@@ -1,0 +1,137 @@
+"""Shared fixtures: a fake clock, free loopback ports, and a real fleet process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labkit.exposition import render
+from labkit.node import Node
+from labkit.service import NodeApp
+
+REPO = Path(__file__).resolve().parent.parent
+LABKIT = [sys.executable, "-m", "labkit.cli"]
+
+
+class FakeClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def free_ports(count: int) -> int:
+    """A base port with `count` consecutive free ports on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65000:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                held.append(s)
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@dataclass
+class RunningFleet:
+    process: subprocess.Popen[bytes]
+    base_port: int
+    nodes: int
+    state_dir: Path
+
+    def url(self, node_id: int) -> str:
+        return f"http://127.0.0.1:{self.base_port + node_id - 1}"
+
+    @property
+    def journal(self) -> Path:
+        return self.state_dir / "journal" / "injections.jsonl"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LABKIT_STATE_DIR": str(self.state_dir)}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*LABKIT, *args], env=self.env(), capture_output=True, text=True, timeout=60
+        )
+
+
+@contextlib.contextmanager
+def start_fleet(state_dir: Path, nodes: int, seed: int = 0) -> Iterator[RunningFleet]:
+    base = free_ports(nodes)
+    proc = subprocess.Popen(
+        [*LABKIT, "fleet", "--nodes", str(nodes), "--base-port", str(base), "--seed", str(seed)],
+        env={**os.environ, "LABKIT_STATE_DIR": str(state_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    fleet = RunningFleet(proc, base, nodes, state_dir)
+    try:
+        for node_id in range(1, nodes + 1):
+            wait_http(fleet.url(node_id) + "/health")
+        yield fleet
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[RunningFleet]:
+    with start_fleet(tmp_path / "lab", nodes=4) as running:
+        yield running
+
+
+def make_app(node: Node) -> NodeApp:
+    return NodeApp({8000: node})
+
+
+__all__ = ["LABKIT", "REPO", "FakeClock", "RunningFleet", "make_app", "render", "start_fleet"]
