@@ -120,7 +120,7 @@ class NodeTraits:
             mem_waves=(wave((5, 12), (600, 1800)), wave((2, 5), (60, 180))),
             rps=rng.uniform(18, 30),
             rps_wave=(rng.uniform(120, 600), rng.uniform(0, 2 * math.pi)),
-            latency_median_seconds=rng.uniform(0.03, 0.06),
+            latency_median_seconds=rng.uniform(0.05, 0.08),
             error_probability=rng.uniform(2e-5, 8e-5),
         )
 

@@ -39,7 +39,7 @@ BAD = [
 def test_bad_input_exits_2_naming_flag_value_and_allowed(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], words: list[str]
 ) -> None:
-    code, out, err = run(capsys, tmp_path, *argv)
+    code, _, err = run(capsys, tmp_path, *argv)
     assert code == 2
     for word in words:
         assert word in err, err

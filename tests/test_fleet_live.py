@@ -93,7 +93,10 @@ def test_inject_all_reaches_every_node(fleet: RunningFleet) -> None:
 
 def test_a_fault_expires_and_is_journalled_with_no_client_involved(fleet: RunningFleet) -> None:
     t0 = time.time()
-    assert fleet.cli("inject", "--node", "3", "--failure", "cpu_spike", "--duration", "1").returncode == 0
+    assert (
+        fleet.cli("inject", "--node", "3", "--failure", "cpu_spike", "--duration", "1").returncode
+        == 0
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # only the journal file is read: no request to the node
         records = list(read_journal(fleet.journal))

@@ -116,6 +116,19 @@ def test_latency_spike_multiplies_latency_by_ten() -> None:
     assert quantile(end, after, 0.95) < 0.5
 
 
+@pytest.mark.parametrize("seed", [0, 1, 7, 99])
+def test_every_node_crosses_the_seed_thresholds_only_under_its_fault(seed: int) -> None:
+    """For 250 nodes per seed: the modelled p95 is far below 1 s at rest and above it under
+    latency_spike; memory_leak passes 85% within 10 s whatever the starting level."""
+    for node_id in range(1, 251):
+        rest = NodeModel(node_id, seed=seed)
+        assert rest.latency_p95_seconds(50) < 0.3
+        spike = faulted("latency_spike", node_id=node_id, seed=seed)
+        assert spike.latency_p95_seconds(110) > 1.2
+        leak = faulted("memory_leak", node_id=node_id, seed=seed)
+        assert leak.at(110).memory_percent > 85
+
+
 def test_error_burst_sets_the_error_rate_between_20_and_50_percent() -> None:
     model = faulted("error_burst", start=100, end=400)
     rates = [model.at(100 + i).error_rate for i in range(300)]
