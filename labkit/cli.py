@@ -171,10 +171,12 @@ def _report(results: list[tuple[int, Any]], out: TextIO, line: Any, summary: str
             print(line(node_id, result), file=out)
     else:
         print(summary.format(n=len(done)), file=out)
+    if len(failed) > 1 and not done and all(isinstance(e, NodeUnreachable) for _, e in failed):
+        node_id, exc = failed[0]  # the whole fleet is down: say it once
+        print(f"node {node_id}: {exc} (and {len(failed) - 1} more nodes)", file=sys.stderr)
+        return EXIT_FAILED
     for node_id, exc in failed:
         print(f"node {node_id}: {exc}", file=sys.stderr)
-    if failed and all(isinstance(exc, NodeUnreachable) for _, exc in failed) and not done:
-        return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -63,6 +63,17 @@ def test_an_unreachable_node_names_the_url_and_suggests_starting_the_lab(
     assert code == 1 and "unreachable" in out and "labkit up" in err
 
 
+def test_a_whole_fleet_down_is_reported_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    base = free_ports(5)
+    ports = ", ".join(f'"{i}": {base + i - 1}' for i in range(1, 6))
+    (tmp_path / "fleet.json").write_text(f'{{"host": "127.0.0.1", "ports": {{{ports}}}}}')
+    code, _, err = run(capsys, tmp_path, "recover", "--node", "all")
+    assert code == 1
+    assert err.count("no answer from") == 1 and "(and 4 more nodes)" in err
+
+
 def test_without_a_running_fleet_the_default_layout_is_12_nodes_from_8001(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
