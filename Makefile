@@ -1,8 +1,10 @@
 # labkit: one command per job, the same here and in CI.
 #
-#   make lab     set everything up (venv, OS packages) and start the lab (the fleet, for now)
+#   make lab     set everything up (venv, OS packages), start the lab (`labkit up`: nodes,
+#                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
-#   make bench   the fleet scrape benchmark (1,000 nodes at 1 Hz against the seed's design)
+#   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency, cold start
+#   make down    stop the lab
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
 #
@@ -13,19 +15,30 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench clean os-packages
+.PHONY: lab down test lint bench clean os-packages
+
+# JupyterLab keeps its runtime files, settings and kernels' state in .lab/, not in ~.
+JUPYTER_ENV := JUPYTER_RUNTIME_DIR=$(CURDIR)/.lab/jupyter/runtime \
+	JUPYTER_CONFIG_DIR=$(CURDIR)/.lab/jupyter/config \
+	JUPYTER_DATA_DIR=$(CURDIR)/.lab/jupyter/data \
+	IPYTHONDIR=$(CURDIR)/.lab/jupyter/ipython
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
 	@touch $(STAMP)
 
 os-packages:
-	@scripts/ensure-os-packages.sh prometheus
+	@scripts/ensure-os-packages.sh prometheus prometheus-alertmanager
 
-lab: $(STAMP)
-	$(VENV)/bin/labkit fleet
+lab: $(STAMP) os-packages
+	$(VENV)/bin/labkit up
+	@echo "JupyterLab on notebooks/ (Ctrl-C stops JupyterLab; the lab keeps running until make down)"
+	$(JUPYTER_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+
+down: $(STAMP)
+	$(VENV)/bin/labkit down
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check labkit tests benchmarks scripts
@@ -35,8 +48,9 @@ lint: $(STAMP)
 test: $(STAMP) os-packages lint
 	$(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.fleet_scrape
+	$(PY) -m benchmarks.detection
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

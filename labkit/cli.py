@@ -5,6 +5,8 @@
     labkit inject  --node 3|all --failure MODE [--duration 30]
     labkit recover --node 3|all [--failure MODE]
     labkit status  [--node 3|all]
+    labkit up      [--nodes 12] [--seed 0] [--base-port 8001] [--prometheus-port 9090] ...
+    labkit down
 
 Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
 2 bad input (the message names the flag, the value and what is allowed).
@@ -13,6 +15,7 @@ Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,8 +123,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mode to end (default: all of them)",
     )
 
-    status = sub.add_parser("status", help="each node's health and active faults")
+    status = sub.add_parser("status", help="the lab's components, targets and nodes")
     status.add_argument("--node", default="all", help=target_help + " (all)")
+
+    up = sub.add_parser(
+        "up",
+        help="start the lab: nodes, Prometheus, Alertmanager, alert receiver",
+        description="Start the embedded lab as local processes (state in .lab/) and wait "
+        "until Prometheus scrapes every node and has loaded the alert rules. Running it "
+        "again while the lab is up does nothing.",
+    )
+    up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12, help="(12)")
+    up.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
+    up.add_argument("--base-port", type=_positive_int("--base-port"), default=8001, help="(8001)")
+    up.add_argument(
+        "--prometheus-port", type=_positive_int("--prometheus-port"), default=9090, help="(9090)"
+    )
+    up.add_argument(
+        "--alertmanager-port",
+        type=_positive_int("--alertmanager-port"),
+        default=9093,
+        help="(9093)",
+    )
+    up.add_argument(
+        "--receiver-port", type=_positive_int("--receiver-port"), default=9095, help="(9095)"
+    )
+    up.add_argument(
+        "--timeout",
+        type=_positive_int("--timeout", 600),
+        default=60,
+        help="seconds to wait for the lab to be ready (60)",
+    )
+    sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
+
+    receiver = sub.add_parser("receiver", help="(internal) the alert webhook sink")
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=_positive_int("--port"), default=9095)
     return parser
 
 
@@ -133,6 +170,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if args.command in ("fleet", "node"):
             return _serve(args, settings)
+        if args.command == "receiver":
+            from labkit.receiver import serve
+
+            serve(args.host, args.port, settings.state_dir / "journal" / "notifications.jsonl")
+            return EXIT_OK
         return _COMMANDS[args.command](args, settings, out)
     except InvalidInput as exc:
         print(f"labkit {args.command}: error: {exc}", file=sys.stderr)
@@ -142,6 +184,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # `labkit status | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,7 +256,62 @@ def _recover(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return _report(results, out, line, "recovered {n} nodes")
 
 
+def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit.stack import LabConfig, up
+
+    config = LabConfig(
+        nodes=args.nodes, base_port=args.base_port, prometheus_port=args.prometheus_port,
+        alertmanager_port=args.alertmanager_port, receiver_port=args.receiver_port,
+        seed=args.seed,
+    )  # fmt: skip
+    up(config, settings, out=out, timeout=args.timeout)
+    return EXIT_OK
+
+
+def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit.stack import down
+
+    down(settings, out=out)
+    return EXIT_OK
+
+
+def _print_table(rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)]
+        print("  ".join([*cells, r[-1]]).rstrip(), file=out)
+
+
+def _components(settings: Settings, out: TextIO) -> None:
+    """The lab's processes and Prometheus' view of the targets, when a lab is up."""
+    from labkit.stack import get_json, status_rows
+
+    config, rows = status_rows(settings)
+    if config is None:
+        print("No lab is running (`labkit up` starts one); nodes at the default or fleet "
+              "layout:\n", file=out)  # fmt: skip
+        return
+    _print_table(
+        [("COMPONENT", "PID", "STATE", "URL")]
+        + [(r["component"], str(r["pid"] or "-"), r["state"], r["url"]) for r in rows],
+        out,
+    )
+    try:
+        data = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")["data"]
+        targets = data["activeTargets"]
+        healthy = sum(t["health"] == "up" for t in targets)
+        bad = [f"node {t['labels'].get('node')}: {t['health']} ({t['lastError']})"
+               for t in targets if t["health"] != "up"]  # fmt: skip
+        print(f"\nPrometheus targets: {healthy}/{len(targets)} up", file=out)
+        for line in bad:
+            print(f"  {line}", file=out)
+    except (OSError, ValueError, KeyError):
+        print("\nPrometheus targets: Prometheus does not answer", file=out)
+    print(file=out)
+
+
 def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    _components(settings, out)
     client = _client(settings)
     ids = client.node_ids(args.node)
 
@@ -220,7 +320,7 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return ("ok" if code == 200 else health.get("status", f"HTTP {code}")), node.faults()
 
     results = client.each(ids, probe)
-    rows = [("NODE", "URL", "HEALTH", "ACTIVE FAULTS", "TIME LEFT")]
+    rows: list[tuple[str, ...]] = [("NODE", "URL", "HEALTH", "ACTIVE FAULTS", "TIME LEFT")]
     counts: dict[str, int] = {}
     for node_id, result in results:
         url = client.layout.url(node_id)
@@ -233,11 +333,7 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             left = ", ".join(f"{a['seconds_left']:.0f} s" for a in active) or "-"
         counts[health] = counts.get(health, 0) + 1
         rows.append((str(node_id), url, health, faults, left))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print(
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[4], file=out
-        )
+    _print_table(rows, out)
     print(
         f"\n{len(ids)} nodes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), file=out
     )
@@ -248,7 +344,13 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"inject": _inject, "recover": _recover, "status": _status}
+_COMMANDS = {
+    "inject": _inject,
+    "recover": _recover,
+    "status": _status,
+    "up": _up,
+    "down": _down,
+}
 
 if __name__ == "__main__":
     raise SystemExit(main())

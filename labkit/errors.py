@@ -32,13 +32,15 @@ class InvalidInput(LabkitError, ValueError):
 class PortInUse(LabkitError, OSError):
     """A listener's port is already taken by another program."""
 
-    def __init__(self, port: int, host: str, what: str) -> None:
+    def __init__(self, port: int, host: str, what: str, owner: str = "") -> None:
         self.port = port
         self.host = host
+        held = (
+            f"held by {owner}" if owner else "`ss -ltnp 'sport = :" + str(port) + "'` shows by whom"
+        )
         super().__init__(
-            f"port {port} on {host} is already in use ({what} cannot listen there). "
-            f"Stop whatever holds it (ss -ltnp 'sport = :{port}' shows it) "
-            f"or choose another port with --base-port/--port."
+            f"port {port} on {host} is already in use ({what} cannot listen there; {held}). "
+            f"Stop that program, or choose other ports (see --help for the port options)."
         )
 
 

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -86,8 +87,24 @@ def raise_fd_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def bind(host: str, ports: dict[int, int]) -> dict[int, socket.socket]:
-    """Bind and listen on every node's port; on failure close them all and raise PortInUse."""
+def port_owner(port: int) -> str:
+    """Who listens on `port`, as ss tells it ('' if unknown)."""
+    try:
+        out = subprocess.run(
+            ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if 'users:(("' in out:
+        name = out.split('users:(("', 1)[1].split('"', 1)[0]
+        pid = out.split("pid=", 1)[1].split(",", 1)[0] if "pid=" in out else "?"
+        return f"{name} (pid {pid})"
+    return ""
+
+
+def bind(host: str, ports: dict[int, int], what: str = "node {}") -> dict[int, socket.socket]:
+    """Bind and listen on every port (keyed by node id); on failure close them all and raise
+    PortInUse naming the port and `what` listens there."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     bound: dict[int, socket.socket] = {}
     try:
@@ -100,7 +117,7 @@ def bind(host: str, ports: dict[int, int]) -> dict[int, socket.socket]:
                 sock.bind((host, port))
             except OSError as exc:
                 if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                    raise PortInUse(port, host, f"node {node_id}") from None
+                    raise PortInUse(port, host, what.format(node_id), port_owner(port)) from None
                 raise
             sock.listen(1024)
             sock.setblocking(False)

@@ -1,0 +1,172 @@
+"""`Lab`: one handle on a running lab, for notebooks, widgets and tests.
+
+lab = Lab.open()                # connect to the running lab, or start one
+lab.inject(3, "cpu_spike", 30)
+lab.prometheus_alerts()         # as Prometheus sees them
+lab.alertmanager_alerts()       # as Alertmanager holds them
+lab.notifications()             # as the receiver got them
+lab.stop()
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from labkit.client import FleetClient, request_json
+from labkit.errors import LabkitError
+from labkit.settings import Settings
+from labkit.stack import LabConfig, LabNotRunning, LabPaths, down, load_config, read_pid, up
+
+Nodes = int | str | list[int]
+
+
+class Lab:
+    def __init__(self, config: LabConfig, settings: Settings, timeout: float = 5.0) -> None:
+        self.config = config
+        self.settings = settings
+        self.timeout = timeout
+        self.fleet = FleetClient(config.layout(), timeout=timeout)
+
+    # -- finding or starting a lab ---------------------------------------------------------
+
+    @classmethod
+    def connect(cls, state_dir: Path | str | None = None) -> Lab:
+        """The lab running from `state_dir` (default: the project's .lab/)."""
+        settings = Settings(Path(state_dir).resolve()) if state_dir else Settings.from_env()
+        config = load_config(LabPaths(settings.state_dir))
+        if config is None or read_pid(LabPaths(settings.state_dir), "prometheus") is None:
+            raise LabNotRunning(settings.state_dir)
+        return cls(config, settings)
+
+    @classmethod
+    def start(
+        cls, state_dir: Path | str | None = None, *, quiet: bool = True, **config: Any
+    ) -> Lab:
+        """Start the embedded lab (LabConfig fields as keywords) and connect to it."""
+        settings = Settings(Path(state_dir).resolve()) if state_dir else Settings.from_env()
+        lab_config = LabConfig(**config)
+        up(lab_config, settings, out=io.StringIO() if quiet else sys.stdout)
+        return cls(lab_config, settings)
+
+    @classmethod
+    def open(cls, state_dir: Path | str | None = None, **config: Any) -> Lab:
+        """Connect to the running lab, or start one."""
+        try:
+            return cls.connect(state_dir)
+        except LabNotRunning:
+            return cls.start(state_dir, **config)
+
+    def stop(self) -> None:
+        down(self.settings, out=io.StringIO(), quiet=True)
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.config.prometheus_url
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.config.alertmanager_url
+
+    @property
+    def receiver_url(self) -> str:
+        return self.config.receiver_url
+
+    def node_url(self, node_id: int) -> str:
+        return self.fleet.layout.url(node_id)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {
+            "prometheus": self.prometheus_url,
+            "alertmanager": self.alertmanager_url,
+            "receiver": self.receiver_url,
+            "nodes": f"{self.node_url(1)} ... {self.node_url(self.config.nodes)}",
+        }
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def _ids(self, nodes: Nodes) -> list[int]:
+        if isinstance(nodes, list):
+            return [i for n in nodes for i in self.fleet.node_ids(n)]
+        return self.fleet.node_ids(nodes)
+
+    def inject(
+        self, nodes: Nodes, failure: str, duration_seconds: float = 30
+    ) -> list[dict[str, Any]]:
+        """Inject `failure` on a node id, a list of ids, or "all"; raises on any failure."""
+        results = self.fleet.each(self._ids(nodes), lambda n: n.inject(failure, duration_seconds))
+        return [_ok(r) for _, r in results]
+
+    def recover(self, nodes: Nodes = "all", failure: str | None = None) -> dict[int, list[str]]:
+        results = self.fleet.each(self._ids(nodes), lambda n: n.recover(failure))
+        return {node_id: _ok(r) for node_id, r in results}
+
+    def status(self, nodes: Nodes = "all") -> list[dict[str, Any]]:
+        """Per node: id, health ("ok", "down", "unreachable"), active faults with time left."""
+
+        def probe(node: Any) -> dict[str, Any]:
+            code, health = node.health()
+            return {"health": "ok" if code == 200 else health.get("status", str(code)),
+                    "active": node.faults()["active"]}  # fmt: skip
+
+        rows = []
+        for node_id, r in self.fleet.each(self._ids(nodes), probe):
+            if isinstance(r, LabkitError):
+                rows.append({"node": node_id, "health": "unreachable", "active": []})
+            else:
+                rows.append({"node": node_id, **r})
+        return rows
+
+    # -- what the monitoring sees ---------------------------------------------------------------
+
+    def _get(self, url: str) -> Any:
+        status, payload = request_json("GET", url, None, self.timeout)
+        if status != 200:
+            raise LabkitError(f"{url} answered {status}: {payload}")
+        return payload
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Prometheus' scrape targets: node, instance, health, last error."""
+        data = self._get(f"{self.prometheus_url}/api/v1/targets?state=active")["data"]
+        return [
+            {"node": t["labels"].get("node"), "instance": t["labels"]["instance"],
+             "job": t["labels"]["job"], "health": t["health"], "last_error": t["lastError"],
+             "last_scrape": t["lastScrape"]}
+            for t in data["activeTargets"]
+        ]  # fmt: skip
+
+    def prometheus_alerts(self) -> list[dict[str, Any]]:
+        """Alerts pending or firing in Prometheus (with activeAt)."""
+        return list(self._get(f"{self.prometheus_url}/api/v1/alerts")["data"]["alerts"])
+
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        return list(self._get(f"{self.alertmanager_url}/api/v2/alerts"))
+
+    def notifications(self, since: float | None = None) -> list[dict[str, Any]]:
+        query = f"?since={since}" if since is not None else ""
+        return list(self._get(f"{self.receiver_url}/notifications{query}"))
+
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant PromQL query's raw result (labkit.query, later, makes DataFrames)."""
+        params = {"query": promql, **({"time": str(at)} if at is not None else {})}
+        url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode(params)}"
+        status, payload = request_json("GET", url, None, self.timeout)
+        if status != 200:
+            raise LabkitError(f"PromQL error for {promql!r}: {json.dumps(payload)}")
+        return list(payload["data"]["result"])
+
+    def __repr__(self) -> str:
+        return f"Lab({self.config.nodes} nodes, prometheus={self.prometheus_url})"
+
+
+def _ok(result: Any) -> Any:
+    if isinstance(result, LabkitError):
+        raise result
+    return result

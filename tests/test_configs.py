@@ -1,0 +1,122 @@
+"""The shared configs: promtool and amtool checks, the rule tests, rendering for the lab."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit.stack import LabConfig, LabPaths, render_alertmanager, render_prometheus
+from tests.conftest import REPO
+
+SEED_ALERTS = {
+    "HighCPUUsage": ("node_cpu_usage_percent > 90", "warning"),
+    "HighMemoryUsage": ("node_memory_usage_percent > 85", "warning"),
+    "HighErrorRate": ("node_error_rate > 0.05", "critical"),
+    "HighLatency": ("> 1", "warning"),
+    "NodeDown": ('up{job="edge-nodes"} == 0', "critical"),
+    "LowReliabilityScore": ("reliability_score < 0.95", "warning"),
+    "ErrorBudgetBurn": ("error_budget_remaining < 0.5", "critical"),
+}
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name)
+    assert found, (
+        f"{name} is missing: `make test` installs it (OS packages prometheus, prometheus-alertmanager)"
+    )
+    return found
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def rules() -> list[dict[str, object]]:
+    doc = yaml.safe_load((REPO / "prometheus/rules/alerts.yml").read_text())
+    return [r for g in doc["groups"] for r in g["rules"]]
+
+
+def test_the_seven_seed_alerts_with_their_conditions_and_severities() -> None:
+    found = {r["alert"]: r for r in rules()}
+    assert set(found) == set(SEED_ALERTS)
+    for name, (condition, severity) in SEED_ALERTS.items():
+        rule = found[name]
+        assert condition in str(rule["expr"]), name
+        assert rule["labels"] == {"severity": severity}
+        assert rule["for"] == "0s"
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict)
+        assert "$labels.node" in annotations["summary"]
+        if name != "NodeDown":  # up == 0 has no value worth showing
+            assert "$value" in annotations["description"], name
+    assert "histogram_quantile(0.95" in str(found["HighLatency"]["expr"])
+
+
+def test_no_rule_reads_the_ground_truth() -> None:
+    for path in (REPO / "prometheus/rules").glob("*.yml"):
+        doc = yaml.safe_load(path.read_text())
+        exprs = [str(r["expr"]) for g in doc["groups"] for r in g["rules"]]
+        assert exprs and not [e for e in exprs if "labkit_" in e], path
+
+
+def test_promtool_check_rules() -> None:
+    r = run(tool("promtool"), "check", "rules", str(REPO / "prometheus/rules/alerts.yml"))
+    assert r.returncode == 0 and "7 rules found" in r.stdout, r.stdout + r.stderr
+
+
+def test_promtool_test_rules_every_alert_fires_and_stays_silent() -> None:
+    test_file = REPO / "prometheus/tests/alerts_test.yml"
+    cases = yaml.safe_load(test_file.read_text())["tests"]
+    firing, silent = set(), set()
+    for case in cases:
+        for check in case["alert_rule_test"]:
+            (firing if check["exp_alerts"] else silent).add(check["alertname"])
+    assert firing == silent == set(SEED_ALERTS)
+    r = run(tool("promtool"), "test", "rules", str(test_file))
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
+
+
+def test_rendered_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    config = LabConfig(nodes=5, base_port=18001, prometheus_port=19090)
+    paths = LabPaths(tmp_path)
+    rendered = render_prometheus(config, paths)
+    doc = yaml.safe_load(rendered.read_text())
+    assert doc["global"]["scrape_interval"] == "1s" and doc["global"]["evaluation_interval"] == "1s"
+    r = run(tool("promtool"), "check", "config", str(rendered))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "7 rules found" in r.stdout
+    targets = json.loads((tmp_path / "prometheus/targets/nodes.json").read_text())
+    assert [(t["targets"], t["labels"]) for t in targets] == [
+        ([f"127.0.0.1:{18000 + i}"], {"node": str(i)}) for i in range(1, 6)
+    ]
+    ams = json.loads((tmp_path / "prometheus/targets/alertmanagers.json").read_text())
+    assert ams == [{"targets": ["127.0.0.1:9093"]}]
+
+
+def test_the_shared_prometheus_config_has_no_hand_written_targets() -> None:
+    doc = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
+    for job in doc["scrape_configs"]:
+        assert "static_configs" not in job and job["file_sd_configs"]
+    assert "8001" not in (REPO / "prometheus/prometheus.yml").read_text()
+
+
+@pytest.mark.parametrize("source", ["repo", "rendered"])
+def test_alertmanager_config_passes_amtool(tmp_path: Path, source: str) -> None:
+    path = REPO / "alertmanager/alertmanager.yml"
+    if source == "rendered":
+        path = render_alertmanager(LabConfig(receiver_port=19095), LabPaths(tmp_path))
+        doc = yaml.safe_load(path.read_text())
+        urls = {h["url"] for r in doc["receivers"] for h in r["webhook_configs"]}
+        assert urls == {
+            f"http://127.0.0.1:19095/notify/{n}" for n in ("default", "critical", "warning")
+        }
+    doc = yaml.safe_load(path.read_text())
+    assert doc["route"]["group_wait"] == "0s"
+    assert [r["receiver"] for r in doc["route"]["routes"]] == ["critical", "warning"]
+    r = run(tool("amtool"), "check-config", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr

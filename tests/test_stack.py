@@ -1,0 +1,87 @@
+"""`labkit up/down/status` where things go wrong, without starting a whole lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import InvalidInput
+from labkit.stack import LabConfig, LabPaths, read_pid
+from tests.conftest import LABKIT, free_ports
+
+
+def labkit(state: Path, *argv: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LABKIT_STATE_DIR": str(state)}
+    if path is not None:
+        env["PATH"] = path
+    return subprocess.run([*LABKIT, *argv], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_missing_binaries_get_the_exact_install_command(tmp_path: Path) -> None:
+    # a PATH with Python's folder only: neither prometheus nor alertmanager is on it
+    r = labkit(tmp_path, "up", path=str(Path(sys.executable).parent))
+    assert r.returncode == 1
+    assert "sudo apt-get install prometheus prometheus-alertmanager" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_a_port_held_by_another_program_is_named_with_its_holder(tmp_path: Path) -> None:
+    base = free_ports(5)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 3))
+        squatter.listen()
+        r = labkit(tmp_path, "up", "--nodes", "2", "--base-port", str(base),
+                   "--prometheus-port", str(base + 3), "--alertmanager-port", str(base + 2),
+                   "--receiver-port", str(base + 4))  # fmt: skip
+    assert r.returncode == 1
+    assert f"port {base + 3}" in r.stderr and "prometheus" in r.stderr
+    assert f"pid {os.getpid()}" in r.stderr  # the holder: this test
+    assert not list((tmp_path / "run").glob("*.pid")) if (tmp_path / "run").exists() else True
+
+
+def test_stale_and_reused_pid_files_are_dropped_never_trusted(tmp_path: Path) -> None:
+    paths = LabPaths(tmp_path)
+    (tmp_path / "run").mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    paths.pid("fleet").write_text(json.dumps({"pid": dead.pid, "argv0": sys.executable}))
+    # a live pid that belongs to another program (this pytest, not prometheus)
+    paths.pid("prometheus").write_text(
+        json.dumps({"pid": os.getpid(), "argv0": "/usr/bin/prometheus"})
+    )
+    assert read_pid(paths, "fleet") is None and not paths.pid("fleet").exists()
+    assert read_pid(paths, "prometheus") is None and not paths.pid("prometheus").exists()
+    r = labkit(tmp_path, "down")
+    assert r.returncode == 0 and "nothing was running" in r.stdout
+
+
+def test_status_without_a_lab_says_so(tmp_path: Path) -> None:
+    r = labkit(tmp_path, "status")
+    assert "No lab is running" in r.stdout and "labkit up" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("fields", "flag"),
+    [
+        ({"prometheus_port": 8003}, "--prometheus-port"),
+        ({"receiver_port": 9093}, "ports"),
+        ({"alertmanager_port": 70000}, "--alertmanager-port"),
+        ({"nodes": 0}, "--nodes"),
+    ],
+)
+def test_lab_config_rejects_clashing_or_impossible_ports(fields: dict[str, int], flag: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        LabConfig(**fields)  # type: ignore[arg-type]
+    assert err.value.field == flag
+
+
+def test_up_with_clashing_ports_exits_2(tmp_path: Path) -> None:
+    r = labkit(tmp_path, "up", "--prometheus-port", "8005")
+    assert r.returncode == 2 and "--prometheus-port" in r.stderr and "8001-8012" in r.stderr
