@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -556,18 +555,3 @@ def components_for_status(config: LabConfig, paths: LabPaths) -> list[Component]
              "fleet": config.url(config.base_port) + "/health",
              "prometheus": config.prometheus_url + "/-/ready"}  # fmt: skip
     return [Component(n, [n], url) for n, url in names.items()]
-
-
-@contextlib.contextmanager
-def lab_running(
-    settings: Settings, config: LabConfig, out: TextIO | None = None
-) -> Iterator[LabConfig]:
-    """Start the lab for the duration of a block and always stop it (for tests and tools)."""
-    sink = out or open(os.devnull, "w")  # noqa: SIM115
-    try:
-        up(config, settings, out=sink)
-        yield config
-    finally:
-        down(settings, out=sink, quiet=out is None)
-        if out is None:
-            sink.close()

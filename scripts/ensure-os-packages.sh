@@ -28,3 +28,16 @@ sudo=""
 echo "Installing OS packages: ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# On a systemd machine the packages start system-wide services on 0.0.0.0:9090 and :9093,
+# which would hold the lab's ports. labkit runs its own, so stop the ones just installed.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+  for pkg in "${missing[@]}"; do
+    case "$pkg" in prometheus|prometheus-alertmanager)
+      if systemctl is-enabled "$pkg.service" >/dev/null 2>&1; then
+        $sudo systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+        echo "Stopped and disabled the system service $pkg (labkit starts its own on 127.0.0.1)."
+      fi ;;
+    esac
+  done
+fi
