@@ -282,36 +282,36 @@ def _print_table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         print("  ".join([*cells, r[-1]]).rstrip(), file=out)
 
 
-def _components(settings: Settings, out: TextIO) -> None:
-    """The lab's processes and Prometheus' view of the targets, when a lab is up."""
+def _components(settings: Settings, out: TextIO) -> dict[str, str] | None:
+    """Print the lab's processes; return Prometheus' scrape health per node id (None when no
+    lab is up, {} when Prometheus does not answer)."""
     from labkit.stack import get_json, status_rows
 
     config, rows = status_rows(settings)
     if config is None:
         print("No lab is running (`labkit up` starts one); nodes at the default or fleet "
               "layout:\n", file=out)  # fmt: skip
-        return
+        return None
     _print_table(
         [("COMPONENT", "PID", "STATE", "URL")]
         + [(r["component"], str(r["pid"] or "-"), r["state"], r["url"]) for r in rows],
         out,
     )
+    print(file=out)
     try:
         data = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")["data"]
-        targets = data["activeTargets"]
-        healthy = sum(t["health"] == "up" for t in targets)
-        bad = [f"node {t['labels'].get('node')}: {t['health']} ({t['lastError']})"
-               for t in targets if t["health"] != "up"]  # fmt: skip
-        print(f"\nPrometheus targets: {healthy}/{len(targets)} up", file=out)
-        for line in bad:
-            print(f"  {line}", file=out)
-    except (OSError, ValueError, KeyError):
-        print("\nPrometheus targets: Prometheus does not answer", file=out)
-    print(file=out)
+    except (OSError, ValueError):
+        return {}
+    return {
+        t["labels"].get("node", ""): t["health"]
+        + (f" ({t['lastError']})" if t["lastError"] else "")
+        for t in data["activeTargets"]
+        if t["labels"].get("job") == "edge-nodes"
+    }
 
 
 def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    _components(settings, out)
+    scrapes = _components(settings, out)
     client = _client(settings)
     ids = client.node_ids(args.node)
 
@@ -320,7 +320,9 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return ("ok" if code == 200 else health.get("status", f"HTTP {code}")), node.faults()
 
     results = client.each(ids, probe)
-    rows: list[tuple[str, ...]] = [("NODE", "URL", "HEALTH", "ACTIVE FAULTS", "TIME LEFT")]
+    head = ("NODE", "URL", "HEALTH", *(("PROMETHEUS SCRAPE",) if scrapes is not None else ()),
+            "ACTIVE FAULTS", "TIME LEFT")  # fmt: skip
+    rows: list[tuple[str, ...]] = [head]
     counts: dict[str, int] = {}
     for node_id, result in results:
         url = client.layout.url(node_id)
@@ -332,7 +334,8 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             faults = ", ".join(a["failure"] for a in active) or "-"
             left = ", ".join(f"{a['seconds_left']:.0f} s" for a in active) or "-"
         counts[health] = counts.get(health, 0) + 1
-        rows.append((str(node_id), url, health, faults, left))
+        scrape = () if scrapes is None else (scrapes.get(str(node_id), "not a target"),)
+        rows.append((str(node_id), url, health, *scrape, faults, left))
     _print_table(rows, out)
     print(
         f"\n{len(ids)} nodes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), file=out

@@ -98,6 +98,11 @@ def test_rendered_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     assert ams == [{"targets": ["127.0.0.1:9093"]}]
 
 
+def test_the_shared_prometheus_config_passes_promtool() -> None:
+    r = run(tool("promtool"), "check", "config", str(REPO / "prometheus/prometheus.yml"))
+    assert r.returncode == 0 and "7 rules found" in r.stdout, r.stdout + r.stderr
+
+
 def test_the_shared_prometheus_config_has_no_hand_written_targets() -> None:
     doc = yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text())
     for job in doc["scrape_configs"]:

@@ -19,7 +19,7 @@ import pytest
 from labkit.lab import Lab
 from labkit.settings import Settings
 from labkit.stack import LabConfig, LabPaths, down, read_pid, up
-from tests.conftest import free_ports
+from tests.conftest import LABKIT, free_ports
 
 pytestmark = pytest.mark.live
 NODES = 6
@@ -168,6 +168,24 @@ def test_history_and_silences_survive_down_and_up(lab: Lab) -> None:
         urllib.request.urlopen(lab.alertmanager_url + "/api/v2/silences", timeout=5).read()
     )
     assert any(s["id"] == silence_id and s["status"]["state"] == "active" for s in silences)
+
+
+def test_status_reports_each_component_and_each_target(lab: Lab) -> None:
+    lab.inject(6, "cpu_spike", 60)
+    r = subprocess.run(
+        [*LABKIT, "status"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "LABKIT_STATE_DIR": str(lab.settings.state_dir)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for component in ("receiver", "alertmanager", "fleet", "prometheus"):
+        assert any(line.startswith(component) and " running " in line for line in lines), r.stdout
+    assert "PROMETHEUS SCRAPE" in r.stdout
+    rows = {line.split()[0]: line for line in lines if line[:1].isdigit()}
+    assert sorted(rows, key=int) == [str(n) for n in range(1, NODES + 1)]
+    assert all(" ok " in row and " up " in row for row in rows.values()), r.stdout
+    assert "cpu_spike" in rows["6"]
+    lab.recover(6)
 
 
 def test_up_again_is_harmless(lab: Lab) -> None:

@@ -85,3 +85,11 @@ def test_lab_config_rejects_clashing_or_impossible_ports(fields: dict[str, int],
 def test_up_with_clashing_ports_exits_2(tmp_path: Path) -> None:
     r = labkit(tmp_path, "up", "--prometheus-port", "8005")
     assert r.returncode == 2 and "--prometheus-port" in r.stderr and "8001-8012" in r.stderr
+
+
+def test_connecting_to_no_lab_says_how_to_start_one(tmp_path: Path) -> None:
+    from labkit import Lab
+    from labkit.stack import LabNotRunning
+
+    with pytest.raises(LabNotRunning, match="labkit up"):
+        Lab.connect(tmp_path)
