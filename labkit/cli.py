@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
 
+    files = sub.add_parser(
+        "compose-files",
+        help="write the compose stack's generated files (targets, Alertmanager, dashboard)",
+    )
+    files.add_argument("--check", action="store_true",
+                       help="only check they are up to date (exit 1 if not)")  # fmt: skip
+
     receiver = sub.add_parser("receiver", help="(internal) the alert webhook sink")
     receiver.add_argument("--host", default="127.0.0.1")
     receiver.add_argument("--port", type=_positive_int("--port"), default=9095)
@@ -268,6 +275,20 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _compose_files(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import compose
+    from labkit.stack import PROJECT
+
+    if args.check:
+        stale = compose.stale(PROJECT)
+        for rel in stale:
+            print(f"out of date: {rel} (run `labkit compose-files`)", file=sys.stderr)
+        return EXIT_FAILED if stale else EXIT_OK
+    for rel in compose.write(PROJECT):
+        print(f"wrote {rel}", file=out)
+    return EXIT_OK
+
+
 def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit.stack import down
 
@@ -325,7 +346,7 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     rows: list[tuple[str, ...]] = [head]
     counts: dict[str, int] = {}
     for node_id, result in results:
-        url = client.layout.url(node_id)
+        url = client.url(node_id)
         if isinstance(result, LabkitError):
             health, faults, left = "unreachable", "-", "-"
         else:
@@ -353,6 +374,7 @@ _COMMANDS = {
     "status": _status,
     "up": _up,
     "down": _down,
+    "compose-files": _compose_files,
 }
 
 if __name__ == "__main__":

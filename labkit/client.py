@@ -79,10 +79,18 @@ class NodeClient:
 
 
 class FleetClient:
-    def __init__(self, layout: FleetLayout, *, timeout: float = 3.0, workers: int = 32) -> None:
-        self.layout = layout
+    """The nodes of a fleet by id and base URL (loopback ports, or compose service names)."""
+
+    def __init__(self, urls: dict[int, str], *, timeout: float = 3.0, workers: int = 32) -> None:
+        if not urls:
+            raise ValueError("a fleet needs at least one node")
+        self.urls = dict(sorted(urls.items()))
         self.timeout = timeout
         self.workers = workers
+
+    @classmethod
+    def of(cls, layout: FleetLayout, **kw: Any) -> FleetClient:
+        return cls({node_id: layout.url(node_id) for node_id in layout.ports}, **kw)
 
     @classmethod
     def discover(cls, state_path: Path, **kw: Any) -> FleetClient:
@@ -91,11 +99,14 @@ class FleetClient:
             layout = FleetLayout.from_json(state_path.read_text())
         except (OSError, ValueError, KeyError, TypeError):
             layout = FleetLayout.contiguous(DEFAULT_NODES, DEFAULT_BASE_PORT)
-        return cls(layout, **kw)
+        return cls.of(layout, **kw)
+
+    def url(self, node_id: int) -> str:
+        return self.urls[node_id]
 
     def node_ids(self, spec: str | int) -> list[int]:
         """Ids named by `spec`: a node id, or "all"."""
-        ids = sorted(self.layout.ports)
+        ids = list(self.urls)
         if str(spec).strip().lower() == "all":
             return ids
         allowed = f"a node id from {ids[0]} to {ids[-1]}, or all"
@@ -103,12 +114,12 @@ class FleetClient:
             node = int(str(spec))
         except ValueError:
             raise InvalidInput("--node", spec, allowed) from None
-        if node not in self.layout.ports:
+        if node not in self.urls:
             raise InvalidInput("--node", spec, allowed)
         return [node]
 
     def node(self, node_id: int) -> NodeClient:
-        return NodeClient(node_id, self.layout.url(node_id), self.timeout)
+        return NodeClient(node_id, self.urls[node_id], self.timeout)
 
     def each(
         self, ids: list[int], call: Callable[[NodeClient], T]

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +28,62 @@ from labkit.stack import LabConfig, LabNotRunning, LabPaths, down, load_config, 
 Nodes = int | str | list[int]
 
 
+@dataclass(frozen=True)
+class Endpoints:
+    prometheus: str
+    alertmanager: str
+    receiver: str
+    nodes: dict[int, str]
+
+    @classmethod
+    def of(cls, config: LabConfig) -> Endpoints:
+        layout = config.layout()
+        nodes = {i: layout.url(i) for i in layout.ports}
+        return cls(config.prometheus_url, config.alertmanager_url, config.receiver_url, nodes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Endpoints | None:
+        if not env.get("LABKIT_PROMETHEUS_URL"):
+            return None
+        count = int(env.get("LABKIT_NODES", "12"))
+        template = env.get("LABKIT_NODE_URL", "http://127.0.0.1:{port}")
+        nodes = {i: template.format(id=i, port=8000 + i) for i in range(1, count + 1)}
+        return cls(
+            env["LABKIT_PROMETHEUS_URL"].rstrip("/"),
+            env.get("LABKIT_ALERTMANAGER_URL", "http://127.0.0.1:9093").rstrip("/"),
+            env.get("LABKIT_RECEIVER_URL", "http://127.0.0.1:9095").rstrip("/"),
+            nodes,
+        )
+
+
 class Lab:
-    def __init__(self, config: LabConfig, settings: Settings, timeout: float = 5.0) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: LabConfig | None,
+        settings: Settings,
+        timeout: float = 5.0,
+        endpoints: Endpoints | None = None,
+    ) -> None:
+        if endpoints is None:
+            if config is None:
+                raise ValueError("Lab needs a LabConfig or Endpoints")
+            endpoints = Endpoints.of(config)
+        self.config = config  # None for a lab labkit did not start (compose)
         self.settings = settings
         self.timeout = timeout
-        self.fleet = FleetClient(config.layout(), timeout=timeout)
+        self.endpoints = endpoints
+        self.fleet = FleetClient(endpoints.nodes, timeout=timeout)
 
     # -- finding or starting a lab ---------------------------------------------------------
 
     @classmethod
     def connect(cls, state_dir: Path | str | None = None) -> Lab:
-        """The lab running from `state_dir` (default: the project's .lab/)."""
+        """The lab named by LABKIT_PROMETHEUS_URL and friends, else the one running from
+        `state_dir` (default: the project's .lab/)."""
         settings = Settings(Path(state_dir).resolve()) if state_dir else Settings.from_env()
+        endpoints = Endpoints.from_env(os.environ) if state_dir is None else None
+        if endpoints is not None:
+            return cls(None, settings, endpoints=endpoints)
         config = load_config(LabPaths(settings.state_dir))
         if config is None or read_pid(LabPaths(settings.state_dir), "prometheus") is None:
             raise LabNotRunning(settings.state_dir)
@@ -62,32 +108,36 @@ class Lab:
             return cls.start(state_dir, **config)
 
     def stop(self) -> None:
+        """Stop the embedded lab (a compose stack is stopped with docker compose down)."""
+        if self.config is None:
+            raise LabkitError("this lab was not started by labkit: stop it where it was started")
         down(self.settings, out=io.StringIO(), quiet=True)
 
     # -- addresses ---------------------------------------------------------------------------
 
     @property
     def prometheus_url(self) -> str:
-        return self.config.prometheus_url
+        return self.endpoints.prometheus
 
     @property
     def alertmanager_url(self) -> str:
-        return self.config.alertmanager_url
+        return self.endpoints.alertmanager
 
     @property
     def receiver_url(self) -> str:
-        return self.config.receiver_url
+        return self.endpoints.receiver
 
     def node_url(self, node_id: int) -> str:
-        return self.fleet.layout.url(node_id)
+        return self.fleet.url(node_id)
 
     @property
     def urls(self) -> dict[str, str]:
+        ids = list(self.fleet.urls)
         return {
             "prometheus": self.prometheus_url,
             "alertmanager": self.alertmanager_url,
             "receiver": self.receiver_url,
-            "nodes": f"{self.node_url(1)} ... {self.node_url(self.config.nodes)}",
+            "nodes": f"{self.node_url(ids[0])} ... {self.node_url(ids[-1])}",
         }
 
     # -- faults ------------------------------------------------------------------------------
@@ -163,7 +213,7 @@ class Lab:
         return list(payload["data"]["result"])
 
     def __repr__(self) -> str:
-        return f"Lab({self.config.nodes} nodes, prometheus={self.prometheus_url})"
+        return f"Lab({len(self.fleet.urls)} nodes, prometheus={self.prometheus_url})"
 
 
 def _ok(result: Any) -> Any:
