@@ -93,3 +93,16 @@ def test_connecting_to_no_lab_says_how_to_start_one(tmp_path: Path) -> None:
 
     with pytest.raises(LabNotRunning, match="labkit up"):
         Lab.connect(tmp_path)
+
+
+def test_a_lab_elsewhere_is_found_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit import Lab
+
+    monkeypatch.setenv("LABKIT_PROMETHEUS_URL", "http://prometheus:9090/")
+    monkeypatch.setenv("LABKIT_NODES", "3")
+    monkeypatch.setenv("LABKIT_NODE_URL", "http://node-{id}:8000")
+    lab = Lab.connect()
+    assert lab.prometheus_url == "http://prometheus:9090"
+    assert lab.node_url(3) == "http://node-3:8000" and lab.fleet.node_ids("all") == [1, 2, 3]
+    with pytest.raises(Exception, match="not started by labkit"):
+        lab.stop()
