@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,24 @@ def make_app(node: Node) -> NodeApp:
 
 
 __all__ = ["LABKIT", "REPO", "FakeClock", "RunningFleet", "make_app", "render", "start_fleet"]
+
+
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded lab (6 nodes, free ports, temporary state) for the tests that only read
+    from it or inject faults that end by themselves; stopped at the end of the session."""
+    from labkit.lab import Lab
+    from labkit.settings import Settings
+    from labkit.stack import LabConfig, down, up
+
+    base = free_ports(6 + 3)
+    config = LabConfig(nodes=6, base_port=base, prometheus_port=base + 6,
+                       alertmanager_port=base + 7, receiver_port=base + 8)  # fmt: skip
+    settings = Settings(tmp_path_factory.mktemp("shared-lab"))
+    sink = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        up(config, settings, out=sink)
+        yield Lab(config, settings)
+    finally:
+        down(settings, out=sink)
+        sink.close()

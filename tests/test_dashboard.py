@@ -5,11 +5,9 @@ injected (Grafana itself cannot run here without Docker)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +15,7 @@ import yaml
 
 from labkit import dashboard
 from labkit.lab import Lab
-from labkit.settings import Settings
-from labkit.stack import LabConfig, down, up
-from tests.conftest import REPO, free_ports
+from tests.conftest import REPO
 
 PROVISIONING = REPO / "grafana/provisioning"
 SEED_ROWS = {
@@ -94,26 +90,16 @@ def test_dashboards_are_provisioned_read_only() -> None:
 
 
 @pytest.fixture(scope="module")
-def faulted_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    state = tmp_path_factory.mktemp("lab")
-    base = free_ports(6 + 3)
-    config = LabConfig(nodes=6, base_port=base, prometheus_port=base + 6,
-                       alertmanager_port=base + 7, receiver_port=base + 8)  # fmt: skip
-    settings = Settings(state)
-    sink = open(os.devnull, "w")  # noqa: SIM115
-    try:
-        up(config, settings, out=sink)
-        lab = Lab(config, settings)
-        lab.inject(2, "cpu_spike", 120)
-        deadline = time.monotonic() + 30
-        while not any(a["labels"]["alertname"] == "HighCPUUsage" for a in lab.prometheus_alerts()):
-            assert time.monotonic() < deadline, "HighCPUUsage never fired"
-            time.sleep(0.2)
-        time.sleep(3)  # a few samples for the 30 s rate() windows
-        yield lab
-    finally:
-        down(settings, out=sink)
-        sink.close()
+def faulted_lab(shared_lab: Lab) -> Lab:
+    shared_lab.inject(2, "cpu_spike", 60)
+    deadline = time.monotonic() + 30
+    while not any(
+        a["labels"]["alertname"] == "HighCPUUsage" for a in shared_lab.prometheus_alerts()
+    ):
+        assert time.monotonic() < deadline, "HighCPUUsage never fired"
+        time.sleep(0.2)
+    time.sleep(3)  # a few samples for the 30 s rate() windows
+    return shared_lab
 
 
 @pytest.mark.live
