@@ -3,7 +3,8 @@
 #   make lab     set everything up (venv, OS packages), start the lab (`labkit up`: nodes,
 #                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
-#   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency, cold start
+#   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency and cold start,
+#                PromQL-to-DataFrame conversion
 #   make down    stop the lab
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
@@ -51,6 +52,7 @@ test: $(STAMP) os-packages lint
 bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.fleet_scrape
 	$(PY) -m benchmarks.detection
+	$(PY) -m benchmarks.query_frame
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

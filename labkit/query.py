@@ -27,6 +27,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import InvalidInput, LabkitError
+from labkit.promjson import FastSession, Samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,14 +100,20 @@ def to_frame(result: list[Any]) -> pd.DataFrame:
     names = sorted({k for series in result for k in series["metric"]})
     points = [series["values"] if "values" in series else [series["value"]] for series in result]
     lengths = [len(p) for p in points]
-    first, second = itemgetter(0), itemgetter(1)
-    stamps = np.fromiter(
-        chain.from_iterable(map(first, p) for p in points), np.float64, sum(lengths)
-    )
+    columns = [p for p in points if isinstance(p, Samples)]
+    if len(columns) == len(points):  # already columns (labkit.promjson)
+        stamps = np.concatenate([c.timestamps for c in columns])
+        values = np.concatenate([c.values for c in columns])
+    else:
+        first, second = itemgetter(0), itemgetter(1)
+        stamps = np.fromiter(
+            chain.from_iterable(map(first, p) for p in points), np.float64, sum(lengths)
+        )
+        values = _parse_floats("\n".join(chain.from_iterable(map(second, p) for p in points)))
     ms = np.rint(stamps * 1000).astype(np.int64)  # Prometheus keeps milliseconds
     frame: dict[str, Any] = {
         "timestamp": pd.to_datetime(ms, unit="ms", utc=True).as_unit("ns"),
-        "value": _parse_floats("\n".join(chain.from_iterable(map(second, p) for p in points))),
+        "value": values,
     }
     repeat = np.asarray(lengths)
     for name in names:
@@ -159,7 +166,11 @@ class Prom:
 
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=timeout)
+        # FastSession decodes range answers column-wise; PrometheusConnect still mounts its
+        # retries on it and owns the requests
+        self.client = PrometheusConnect(
+            url=self.url, disable_ssl=True, timeout=timeout, session=FastSession()
+        )
 
     def _call(self, query: str, fn: Any, *args: Any, **kw: Any) -> list[Any]:
         import requests
