@@ -1,0 +1,89 @@
+"""Lesson 2's exercise as plain functions: predict, inject, time the detection, recover.
+
+check_predictions({"cpu_spike": "HighCPUUsage", ...})   -> a verdict per failure mode
+drill(lab, "cpu_spike", node=1)                          -> how long detection took
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from labkit.errors import LabkitError
+from labkit.failures import FAILURE_MODES
+from labkit.panel import INTENDED, detection_times, inject
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.lab import Lab
+
+ALERTS = sorted(set(INTENDED.values()) | {"LowReliabilityScore", "ErrorBudgetBurn"})
+
+
+def check_predictions(predictions: dict[str, str | None]) -> pd.DataFrame:
+    """One row per failure mode: your answer and whether it is the alert the mode is meant to
+    fire, with a hint when it is not."""
+    import pandas as pd
+
+    rows = []
+    for failure in FAILURE_MODES:
+        answer = predictions.get(failure)
+        expected = INTENDED[failure]
+        if answer is None or answer == "":
+            verdict = "not answered yet"
+        elif answer == expected:
+            verdict = "right"
+        elif answer not in ALERTS:
+            verdict = f"{answer!r} is not one of the lab's alerts: {', '.join(ALERTS)}"
+        else:
+            verdict = f"not quite: {answer} may fire too, but {failure} is meant for another"
+        rows.append({"failure": failure, "your answer": answer, "verdict": verdict})
+    return pd.DataFrame(rows).set_index("failure")
+
+
+def _wait(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise LabkitError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def drill(lab: Lab, failure: str, node: int, timeout: float = 40) -> dict[str, Any]:
+    """Inject `failure` on `node`, wait for its intended alert in Prometheus and at the
+    receiver, recover, wait for the alert to clear; return the times."""
+    injection = inject(lab, [node], failure, 120)
+    started = injection.started_at[node]
+    alert = injection.alert
+
+    def fired() -> tuple[float] | None:  # a tuple: a detection after 0.0 s is still found
+        seconds = detection_times(injection, lab.prometheus_alerts())[node]
+        return None if seconds is None else (seconds,)
+
+    def notified() -> tuple[float] | None:
+        for note in lab.notifications(since=started):
+            if (note["alertname"], note["node"], note["status"]) == (alert, str(node), "firing"):
+                return (float(note["ts"]) - started,)
+        return None
+
+    def cleared() -> bool:
+        return not any(
+            a["labels"]["alertname"] == alert and a["labels"].get("node") == str(node)
+            for a in lab.prometheus_alerts()
+        )
+
+    (detected,) = _wait(f"{alert} on node {node}", fired, timeout)
+    (at_receiver,) = _wait(f"a notification of {alert}", notified, timeout)
+    lab.recover([node], failure)
+    _wait(f"{alert} on node {node} to resolve", cleared, timeout)
+    return {
+        "failure": failure,
+        "node": node,
+        "alert": alert,
+        "detected_after_seconds": round(detected, 2),
+        "notified_after_seconds": round(at_receiver, 2),
+    }
