@@ -16,7 +16,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab down test lint bench clean os-packages
+.PHONY: lab down test lint bench clean os-packages test-packages
 
 # JupyterLab keeps its runtime files, settings and kernels' state in .lab/, not in ~.
 JUPYTER_ENV := JUPYTER_RUNTIME_DIR=$(CURDIR)/.lab/jupyter/runtime \
@@ -33,10 +33,15 @@ $(STAMP): pyproject.toml
 os-packages:
 	@scripts/ensure-os-packages.sh prometheus prometheus-alertmanager
 
+# the tests also need a browser: Debian's chromium (Playwright drives it; no browser download)
+test-packages: os-packages
+	@scripts/ensure-os-packages.sh chromium
+
 lab: $(STAMP) os-packages
 	$(VENV)/bin/labkit up
 	@echo "JupyterLab on notebooks/ (Ctrl-C stops JupyterLab; the lab keeps running until make down)"
-	$(JUPYTER_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+	$(JUPYTER_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 down: $(STAMP)
 	$(VENV)/bin/labkit down
@@ -46,7 +51,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check labkit tests benchmarks scripts
 	$(VENV)/bin/mypy
 
-test: $(STAMP) os-packages lint
+test: $(STAMP) test-packages lint
 	$(PY) -m pytest
 
 bench: $(STAMP) os-packages
