@@ -79,10 +79,18 @@ def test_inject_from_the_panel_in_jupyterlab_shows_the_alert_firing(jupyterlab: 
         try:
             page.goto(jupyterlab)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                                   ".jp-mod-idle, #jp-main-statusbar", timeout=60_000)  # fmt: skip
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            # the kernel must be connected and idle before Run All, or the run is dropped
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=90_000)
+            first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+            for _ in range(3):
+                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+                page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+                try:  # started: the first prompt turns from [ ] to [*] or [1]
+                    expect(first_prompt).not_to_have_text("[ ]:", timeout=20_000)
+                    break
+                except AssertionError:
+                    page.keyboard.press("Escape")
+            expect(first_prompt).not_to_have_text("[ ]:", timeout=1_000)
             # the drills' table appears when the whole notebook has run
             expect(page.locator("text=detected_after_seconds").first).to_be_visible(timeout=240_000)
             control = page.locator(".labkit-control-panel").first
