@@ -156,6 +156,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
 
+    slo = sub.add_parser("slo", help="SLOs: generate burn-rate rules from a spec")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True, metavar="SLO_COMMAND")
+    from labkit import slo_spec
+
+    generate = slo_sub.add_parser(
+        "generate",
+        help="recording rules and multi-window multi-burn-rate alerts from an SLO spec",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=slo_spec.__doc__,
+        epilog="Profiles: "
+        + ", ".join(
+            f"{p.name} (period {slo_spec.duration(p.period_seconds)})"
+            for p in slo_spec.PROFILES.values()
+        )
+        + ", or any period such as 12h (refused if a window falls under 4 scrape intervals).",
+    )
+    generate.add_argument("spec", type=Path, metavar="SPEC", help="an SLO spec (YAML)")
+    generate.add_argument(
+        "--profile",
+        default="production",
+        help="time compression: production (30 days), lab-day, lab-6h, or a period",
+    )
+    generate.add_argument(
+        "--out", type=Path, help="write the rules here (default: standard output)"
+    )
+    generate.add_argument("--tests", type=Path, help="also write promtool test cases for them here")
+
     files = sub.add_parser(
         "compose-files",
         help="write the compose stack's generated files (targets, Alertmanager, dashboard)",
@@ -289,6 +316,28 @@ def _compose_files(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     return EXIT_OK
 
 
+def _slo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    import yaml
+
+    from labkit import slo_spec
+
+    slos = slo_spec.load(args.spec)
+    prof = slo_spec.profile(args.profile)
+    text = slo_spec.render(slos, prof, str(args.spec))
+    if args.out is None:
+        out.write(text)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {len(slos)} SLOs' rules to {args.out} (profile {prof.name})", file=out)
+    if args.tests is not None:
+        rules_file = str(args.out.resolve()) if args.out else "RULES.yml"
+        tests = slo_spec.generate_tests(slos, prof, rules_file)
+        args.tests.write_text(yaml.safe_dump(tests, sort_keys=False, width=120))
+        print(f"wrote promtool tests to {args.tests}", file=out)
+    return EXIT_OK
+
+
 def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit.stack import down
 
@@ -375,6 +424,7 @@ _COMMANDS = {
     "up": _up,
     "down": _down,
     "compose-files": _compose_files,
+    "slo": _slo,
 }
 
 if __name__ == "__main__":

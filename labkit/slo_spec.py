@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def profile(name: str) -> Profile:
         raise InvalidInput(
             "profile", name, "one of " + ", ".join(PROFILES) + ", or a period such as 12h"
         )
-    return Profile(f"period {name}", seconds).check()
+    return Profile(name, seconds).check()
 
 
 _UNITS = {"w": 7 * DAY, "d": DAY, "h": HOUR, "m": MINUTE, "s": 1.0}
@@ -139,7 +140,16 @@ class SLO:
 
     @property
     def objective(self) -> float:
-        return self.objective_percent / 100
+        return float(self.objective_decimal)
+
+    @property
+    def objective_decimal(self) -> Decimal:
+        return Decimal(repr(self.objective_percent)) / 100
+
+    @property
+    def budget_text(self) -> str:
+        """The error budget as written in rules: 0.001, not 0.0009999999999998899."""
+        return format((1 - self.objective_decimal).normalize(), "f")
 
     @property
     def id(self) -> str:
@@ -282,7 +292,7 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
         ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
         windows = {w: duration(prof.window(w)) for w in WINDOWS}
         period = duration(prof.period_seconds)
-        budget = 1 - s.objective
+        budget = s.budget_text
         records = [
             {
                 "record": ratio_record(windows[w]),
@@ -297,12 +307,12 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
         records += [
             {
                 "record": "slo:objective:ratio",
-                "expr": f"vector({s.objective!r})",
+                "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
                 "labels": {**s.labels, **ident},
             },
             {
                 "record": "slo:error_budget:ratio",
-                "expr": f"vector({budget!r})",
+                "expr": f"vector({budget})",
                 "labels": {**s.labels, **ident},
             },
             {
@@ -355,10 +365,8 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
     return {"groups": groups}
 
 
-def _above(window: str, selector: str, factor: float, budget: float) -> str:
-    return (
-        f"max({ratio_record(window)}{selector} > ({factor!r} * {budget!r})) without (sloth_window)"
-    )
+def _above(window: str, selector: str, factor: float, budget: str) -> str:
+    return f"max({ratio_record(window)}{selector} > ({factor!r} * {budget})) without (sloth_window)"
 
 
 def render(slos: list[SLO], prof: Profile, source: str) -> str:
@@ -397,7 +405,7 @@ def generate_tests(slos: list[SLO], prof: Profile, rules_file: str) -> dict[str,
     windows = {w: duration(prof.window(w)) for w in WINDOWS}
     tests = []
     for s in slos:
-        budget = 1 - s.objective
+        budget = float(s.budget_text)
         ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name, **s.labels}
         cases: list[tuple[str, dict[float, float], list[dict[str, Any]]]] = []
         for severity, pairs in ALERT_WINDOWS.items():
