@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--receiver-port", type=_positive_int("--receiver-port"), default=9095, help="(9095)"
     )
     up.add_argument(
+        "--slo-profile",
+        default="lab-day",
+        help="time compression of the SLOs in slo/: lab-day (windows x 1/30), lab-6h, "
+        "production, or a period such as 12h (lab-day)",
+    )
+    up.add_argument(
         "--timeout",
         type=_positive_int("--timeout", 600),
         default=60,
@@ -296,7 +302,7 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     config = LabConfig(
         nodes=args.nodes, base_port=args.base_port, prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port, receiver_port=args.receiver_port,
-        seed=args.seed,
+        seed=args.seed, slo_profile=args.slo_profile,
     )  # fmt: skip
     up(config, settings, out=out, timeout=args.timeout)
     return EXIT_OK

@@ -54,9 +54,13 @@ class LabConfig:
     receiver_port: int = 9095
     seed: int = 0
     host: str = "127.0.0.1"
+    slo_profile: str = "lab-day"  # how the SLOs in slo/*.yml are compressed in time
 
     def __post_init__(self) -> None:
         check_fleet_size(self.nodes, self.base_port)
+        from labkit.slo_spec import profile
+
+        profile(self.slo_profile)  # refuses a profile with windows under 4 scrapes
         own = self.service_ports()
         nodes = range(self.base_port, self.base_port + self.nodes)
         for name, port in own.items():
@@ -202,6 +206,23 @@ def render_prometheus(config: LabConfig, paths: LabPaths, source: Path = PROJECT
     out.write_text("# Rendered by labkit from prometheus/prometheus.yml: edit that one.\n"
                    + yaml.safe_dump(base, sort_keys=False))  # fmt: skip
     return out
+
+
+def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> list[Path]:
+    """Rules for every SLO spec in slo/, under the lab's profile, beside the seed's alerts."""
+    from labkit import slo_spec
+
+    prof = slo_spec.profile(config.slo_profile)
+    rules = paths.prometheus / "rules"
+    rules.mkdir(parents=True, exist_ok=True)
+    for old in rules.glob("slo-*.yml"):
+        old.unlink()
+    written = []
+    for spec in sorted((source / "slo").glob("*.yml")):
+        out = rules / f"slo-{spec.stem}.yml"
+        out.write_text(slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source))))
+        written.append(out)
+    return written
 
 
 def render_alertmanager(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> Path:
@@ -386,6 +407,7 @@ def up(
     for sub in ("run", "logs"):
         (paths.state / sub).mkdir(exist_ok=True)
     render_prometheus(config, paths)
+    render_slo_rules(config, paths)
     render_alertmanager(config, paths)
     progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager and the "
                   f"alert receiver (state in {paths.state})")  # fmt: skip

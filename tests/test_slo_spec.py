@@ -173,3 +173,27 @@ def test_cli_help_documents_the_spec_and_bad_specs_exit_2(
     bad.write_text(yaml.safe_dump(spec(objective=0.999)))
     assert main(["slo", "generate", str(bad)]) == 2
     assert "did you mean 99.9?" in capsys.readouterr().err
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_the_lab_loads_the_slo_rules_and_a_burst_pages(shared_lab: Any) -> None:
+    import time
+
+    def recorded() -> int:
+        got = shared_lab.query("count(slo:sli_error:ratio_rate10s)")
+        return int(float(got[0]["value"][1])) if got else 0
+
+    deadline = time.monotonic() + 40
+    while recorded() < 14:  # availability and latency: 1 for the fleet + 6 nodes each
+        assert time.monotonic() < deadline, f"only {recorded()} SLI series recorded"
+        time.sleep(0.5)
+    shared_lab.inject(5, "error_burst", 60)
+    try:
+        query = 'ALERTS{alertname="NodeAvailabilityBudgetBurn", node="5", sloth_severity="page", alertstate="firing"}'
+        deadline = time.monotonic() + 60
+        while not shared_lab.query(query):
+            assert time.monotonic() < deadline, "the page alert did not fire"
+            time.sleep(0.5)
+    finally:
+        shared_lab.recover(5)
