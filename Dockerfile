@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY labkit ./labkit
 COPY prometheus ./prometheus
 COPY alertmanager ./alertmanager
+COPY slo ./slo
 RUN pip install .
 
 FROM base AS lab

@@ -42,6 +42,7 @@ from labkit.errors import InvalidInput
 from labkit.slo import DAY, HOUR, MINUTE
 
 VERSION = "prometheus/v1"
+LAB_SPEC = Path(__file__).resolve().parent.parent / "slo" / "edge.yml"  # the lab's own SLOs
 PERIOD_SECONDS = 30 * DAY  # the period Sloth's default windows are designed for
 
 #: (severity, [(short, long)] window pairs in seconds, factor per pair), Sloth's defaults.

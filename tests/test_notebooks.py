@@ -17,7 +17,11 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_lessons() -> None:
-    assert [p.name for p in NOTEBOOKS][:2] == ["01_fleet_tour.ipynb", "02_failure_injection.ipynb"]
+    assert [p.name for p in NOTEBOOKS][:3] == [
+        "01_fleet_tour.ipynb",
+        "02_failure_injection.ipynb",
+        "03_slo_burn.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -59,5 +63,13 @@ def test_lesson_1_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_pat
 @pytest.mark.timeout(600)
 def test_lesson_2_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_path: Path) -> None:
     run = run_nbval(REPO / "notebooks/02_failure_injection.ipynb", shared_lab, tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
+
+
+@pytest.mark.live
+@pytest.mark.timeout(600)
+def test_lesson_3_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_path: Path) -> None:
+    run = run_nbval(REPO / "notebooks/03_slo_burn.ipynb", shared_lab, tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
