@@ -69,10 +69,15 @@ class ControlPanel:
         color = "#b00020" if problem else "#1b5e20"
         self.message.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
-    def inject(self, _: Any = None) -> None:
+    def _have_lab(self) -> bool:
         if self.lab is None:
             self._say("No lab is running: start it with `make lab` (or `labkit up`).", problem=True)
+        return self.lab is not None
+
+    def inject(self, _: Any = None) -> None:
+        if not self._have_lab():
             return
+        assert self.lab is not None
         try:
             nodes = panel.choose_nodes(self.nodes.value, self.lab)
             self.injection = panel.inject(self.lab, nodes, self.failure.value, self.duration.value)
@@ -85,9 +90,9 @@ class ControlPanel:
         self.refresh()
 
     def recover(self, _: Any = None) -> None:
-        if self.lab is None:
-            self._say("No lab is running: start it with `make lab` (or `labkit up`).", problem=True)
+        if not self._have_lab():
             return
+        assert self.lab is not None
         try:
             nodes = panel.choose_nodes(self.nodes.value, self.lab)
             ended = self.lab.recover(nodes, None)

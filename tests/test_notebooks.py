@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+LESSONS = ["01_fleet_tour.ipynb", "02_failure_injection.ipynb", "03_slo_burn.ipynb"]
 
 
 def test_there_are_lessons() -> None:
@@ -53,23 +54,10 @@ def run_nbval(notebook: Path, lab: Any, tmp_path: Path) -> subprocess.CompletedP
 
 @pytest.mark.live
 @pytest.mark.timeout(600)
-def test_lesson_1_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_path: Path) -> None:
-    run = run_nbval(REPO / "notebooks/01_fleet_tour.ipynb", shared_lab, tmp_path)
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert " passed" in run.stdout and " failed" not in run.stdout
-
-
-@pytest.mark.live
-@pytest.mark.timeout(600)
-def test_lesson_2_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_path: Path) -> None:
-    run = run_nbval(REPO / "notebooks/02_failure_injection.ipynb", shared_lab, tmp_path)
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert " passed" in run.stdout and " failed" not in run.stdout
-
-
-@pytest.mark.live
-@pytest.mark.timeout(600)
-def test_lesson_3_runs_under_nbval_against_the_live_lab(shared_lab: Any, tmp_path: Path) -> None:
-    run = run_nbval(REPO / "notebooks/03_slo_burn.ipynb", shared_lab, tmp_path)
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_each_lesson_runs_under_nbval_against_the_live_lab(
+    shared_lab: Any, tmp_path: Path, lesson: str
+) -> None:
+    run = run_nbval(REPO / "notebooks" / lesson, shared_lab, tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
