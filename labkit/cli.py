@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--tests", type=Path, help="also write promtool test cases for them here")
 
+    scenario = sub.add_parser("scenario", help="timed schedules of injections")
+    scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    validate = scenario_sub.add_parser("validate", help="report every problem of a scenario file")
+    validate.add_argument("file", type=Path, metavar="FILE")
+    play = scenario_sub.add_parser("run", help="play a scenario against the running lab")
+    play.add_argument("file", type=Path, metavar="FILE")
+
     files = sub.add_parser(
         "compose-files",
         help="write the compose stack's generated files (targets, Alertmanager, dashboard)",
@@ -344,6 +351,26 @@ def _slo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _scenario(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import scenario
+
+    try:
+        loaded = scenario.load(args.file)
+    except scenario.ScenarioError as exc:
+        print(f"labkit scenario: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.scenario_command == "validate":
+        print(f"ok: {scenario.summary(loaded)}", file=out)
+        return EXIT_OK
+    from labkit.lab import Lab
+
+    lab = Lab.connect(settings.state_dir)
+    print(f"playing {scenario.summary(loaded)}", file=out)
+    made = scenario.play(loaded, lab, out)
+    print(f"{made} injection(s) made", file=out)
+    return EXIT_OK
+
+
 def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit.stack import down
 
@@ -431,6 +458,7 @@ _COMMANDS = {
     "down": _down,
     "compose-files": _compose_files,
     "slo": _slo,
+    "scenario": _scenario,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,325 @@
+"""Scenarios: a seed, a fleet, a duration and a timed schedule of injections and no-fault
+control periods, in YAML.
+
+    name: one-of-each
+    seed: 7
+    nodes: 12
+    duration: 10m
+    schedule:
+      - {at: 30s, nodes: [3], failure: cpu_spike, duration: 30s}
+      - {at: 2m, nodes: all, failure: latency_spike, duration: 20s}
+      - {control: true, at: 5m, duration: 2m}       # nothing may be injected here
+
+`load` reports every problem at once, each with its line: unknown modes, nodes out of range,
+durations out of bounds, injections past the end, the same fault overlapping itself on a node,
+and faults inside control periods.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labkit.errors import LabkitError
+from labkit.failures import FAILURE_MODES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class ScenarioError(LabkitError):
+    """Every problem of a scenario file, one per line of the message."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Injection:
+    at_seconds: float
+    nodes: tuple[int, ...]
+    failure: str
+    duration_seconds: float
+    line: int = 0
+
+    @property
+    def end_seconds(self) -> float:
+        return self.at_seconds + self.duration_seconds
+
+
+@dataclass(frozen=True)
+class Control:
+    at_seconds: float
+    duration_seconds: float
+    line: int = 0
+
+    @property
+    def end_seconds(self) -> float:
+        return self.at_seconds + self.duration_seconds
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    nodes: int
+    duration_seconds: float
+    injections: tuple[Injection, ...] = field(default_factory=tuple)
+    controls: tuple[Control, ...] = field(default_factory=tuple)
+    description: str = ""
+    step_seconds: float = 15.0
+
+
+def seconds(value: Any) -> float | None:
+    """30, 30s, 1m30s, 1.5h -> seconds; None if it is not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", value.strip())
+    if not parts or "".join(n + u for n, u in parts) != value.strip():
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML that remembers the line (1-based) each mapping starts on, as `__line__`."""
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = {str(k): v for k, v in loader.construct_mapping(node, deep=True).items()}
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+
+
+def parse(text: str, path: str = "<scenario>") -> Scenario:
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(path, [f"not valid YAML: {exc}"]) from None
+    problems: list[str] = []
+    if not isinstance(doc, dict):
+        raise ScenarioError(
+            path, ["line 1: a scenario is a mapping with seed, nodes, duration, schedule"]
+        )
+
+    def top(key: str, check: Any, allowed: str, default: Any = None) -> Any:
+        value = doc.get(key, default)
+        ok = check(value)
+        if not ok:
+            problems.append(f"line {doc['__line__']}: {key} must be {allowed}; got {value!r}")
+        return value if ok else default
+
+    name = str(doc.get("name", Path(path).stem))
+    seed = top(
+        "seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number", 0
+    )
+    nodes = top(
+        "nodes",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5000,
+        "a whole number from 1 to 5000",
+        12,
+    )
+    total = seconds(doc.get("duration"))
+    if total is None or total <= 0:
+        problems.append(
+            f"line {doc['__line__']}: duration must be such as 10m; got {doc.get('duration')!r}"
+        )
+        total = 0.0
+    step = seconds(doc.get("step", 15))
+    if step is None or not 1 <= step <= 3600:
+        problems.append(
+            f"line {doc['__line__']}: step must be from 1s to 1h; got {doc.get('step')!r}"
+        )
+        step = 15.0
+    schedule = doc.get("schedule") or []
+    if not isinstance(schedule, list):
+        problems.append(
+            f"line {doc['__line__']}: schedule must be a list of injections and control periods"
+        )
+        schedule = []
+    injections: list[Injection] = []
+    controls: list[Control] = []
+    for entry in schedule:
+        line = int(entry["__line__"]) if isinstance(entry, dict) else int(doc["__line__"])
+        where = f"line {line}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: each schedule entry is a mapping; got {entry!r}")
+            continue
+        unknown = set(entry) - {"at", "nodes", "node", "failure", "duration", "control", "__line__"}
+        if unknown:
+            problems.append(
+                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                "allowed: at, nodes, failure, duration, control"
+            )
+        at = seconds(entry.get("at"))
+        length = seconds(entry.get("duration"))
+        if at is None or at < 0:
+            problems.append(
+                f"{where}: at must be an offset such as 90s or 2m; got {entry.get('at')!r}"
+            )
+            continue
+        if entry.get("control"):
+            if length is None or length <= 0:
+                problems.append(
+                    f"{where}: a control period needs a duration; got {entry.get('duration')!r}"
+                )
+                continue
+            if at + length > total:
+                problems.append(
+                    f"{where}: the control period ends at {at + length:g} s, "
+                    f"after the scenario ({total:g} s)"
+                )
+            controls.append(Control(at, length, line))
+            continue
+        failure = entry.get("failure")
+        if failure not in FAILURE_MODES:
+            problems.append(
+                f"{where}: failure must be one of {', '.join(FAILURE_MODES)}; got {failure!r}"
+            )
+        if length is None or not MIN_DURATION_SECONDS <= length <= MAX_DURATION_SECONDS:
+            problems.append(
+                f"{where}: duration must be from 1s to 1h; got {entry.get('duration')!r}"
+            )
+            length = None
+        elif at + length > total:
+            problems.append(
+                f"{where}: the injection ends at {at + length:g} s, past the end ({total:g} s)"
+            )
+        spec = entry.get("nodes", entry.get("node"))
+        targets: tuple[int, ...] = ()
+        if spec == "all":
+            targets = tuple(range(1, nodes + 1))
+        else:
+            listed: list[Any] = spec if isinstance(spec, list) else [spec]
+            bad = [
+                n
+                for n in listed
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= nodes
+            ]
+            if bad or not listed:
+                problems.append(
+                    f"{where}: nodes must be ids from 1 to {nodes} or all; got {spec!r}"
+                )
+            else:
+                targets = tuple(sorted(set(listed)))
+        if failure in FAILURE_MODES and length is not None and targets:
+            injections.append(Injection(at, targets, failure, length, line))
+    problems += _conflicts(injections, controls)
+    if problems:
+        raise ScenarioError(path, problems)
+    return Scenario(
+        name,
+        seed,
+        nodes,
+        total,
+        tuple(sorted(injections, key=lambda i: i.at_seconds)),
+        tuple(sorted(controls, key=lambda c: c.at_seconds)),
+        str(doc.get("description", "")),
+        step,
+    )
+
+
+def _conflicts(injections: list[Injection], controls: list[Control]) -> list[str]:
+    out = []
+    for i, a in enumerate(injections):
+        for b in injections[i + 1 :]:
+            shared = set(a.nodes) & set(b.nodes)
+            if (
+                a.failure == b.failure
+                and shared
+                and a.at_seconds < b.end_seconds
+                and b.at_seconds < a.end_seconds
+            ):
+                first, second = sorted((a, b), key=lambda x: x.line)
+                out.append(
+                    f"line {second.line}: {second.failure} on node {min(shared)} overlaps the one "
+                    f"on line {first.line}; a scenario may not restart a running fault"
+                )
+        for c in controls:
+            if a.at_seconds < c.end_seconds and c.at_seconds < a.end_seconds:
+                out.append(
+                    f"line {a.line}: {a.failure} runs into the control period on line {c.line}, "
+                    "which must be fault-free"
+                )
+    return out
+
+
+def load(path: Path | str) -> Scenario:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ScenarioError(str(p), [f"cannot read it: {exc.strerror}"]) from None
+    return parse(text, str(p))
+
+
+def summary(s: Scenario) -> str:
+    faults = sum(len(i.nodes) for i in s.injections)
+    return (
+        f"{s.name}: {s.nodes} nodes, {s.duration_seconds:g} s, seed {s.seed}; "
+        f"{len(s.injections)} injection(s) ({faults} node-faults), "
+        f"{len(s.controls)} control period(s)"
+    )
+
+
+def play(s: Scenario, lab: Any, out: Any, clock: Any = None, sleep: Any = None) -> int:
+    """Play the schedule against a running lab, with a progress bar; returns injections made.
+    Interrupted, it recovers every node it injected before returning."""
+    import sys
+    import time
+
+    clock = clock or time.monotonic
+    sleep = sleep or time.sleep
+    if len(lab.fleet.urls) < s.nodes:
+        raise LabkitError(
+            f"the scenario needs {s.nodes} nodes and the lab has {len(lab.fleet.urls)}: "
+            f"start it with `labkit up --nodes {s.nodes}`"
+        )
+    tty = hasattr(out, "isatty") and out.isatty()
+    start = clock()
+    done = 0
+    touched: set[int] = set()
+
+    def bar(now: float, note: str) -> None:
+        share = min(1.0, now / s.duration_seconds)
+        text = f"[{'#' * round(30 * share):<30}] {now:6.1f}/{s.duration_seconds:g} s  {note}"
+        print(("\r" + text) if tty else text, end="" if tty else "\n", file=out, flush=True)
+
+    try:
+        for injection in s.injections:
+            while (now := clock() - start) < injection.at_seconds:
+                if tty:
+                    bar(now, f"next: {injection.failure} at {injection.at_seconds:g} s")
+                sleep(min(0.5, injection.at_seconds - now))
+            lab.inject(list(injection.nodes), injection.failure, injection.duration_seconds)
+            touched.update(injection.nodes)
+            done += 1
+            nodes = (
+                "all" if len(injection.nodes) == s.nodes else ",".join(map(str, injection.nodes))
+            )
+            length = injection.duration_seconds
+            bar(clock() - start, f"injected {injection.failure} on node {nodes} for {length:g} s")
+        while (now := clock() - start) < s.duration_seconds:
+            if tty:
+                bar(now, "running to the end")
+            sleep(min(0.5, s.duration_seconds - now))
+        bar(s.duration_seconds, "done")
+        if tty:
+            print(file=out)
+    except KeyboardInterrupt:
+        if touched:
+            lab.recover(sorted(touched))
+        print(f"\ninterrupted: recovered nodes {sorted(touched)}", file=sys.stderr)
+    return done
