@@ -40,28 +40,31 @@ class ScenarioError(LabkitError):
         )
 
 
+class _Span:
+    """Something that starts at `at_seconds` into a scenario and lasts `duration_seconds`."""
+
+    at_seconds: float
+    duration_seconds: float
+
+    @property
+    def end_seconds(self) -> float:
+        return self.at_seconds + self.duration_seconds
+
+
 @dataclass(frozen=True)
-class Injection:
+class Injection(_Span):
     at_seconds: float
     nodes: tuple[int, ...]
     failure: str
     duration_seconds: float
     line: int = 0
 
-    @property
-    def end_seconds(self) -> float:
-        return self.at_seconds + self.duration_seconds
-
 
 @dataclass(frozen=True)
-class Control:
+class Control(_Span):
     at_seconds: float
     duration_seconds: float
     line: int = 0
-
-    @property
-    def end_seconds(self) -> float:
-        return self.at_seconds + self.duration_seconds
 
 
 @dataclass(frozen=True)
