@@ -24,34 +24,16 @@ import random
 import statistics
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 from labkit.lab import Lab
+from labkit.panel import INTENDED, epoch
 from labkit.settings import Settings
 from labkit.stack import LabConfig, down, up
 
 ROOT = Path(__file__).resolve().parent.parent
-INTENDED = {
-    "cpu_spike": "HighCPUUsage",
-    "memory_leak": "HighMemoryUsage",
-    "latency_spike": "HighLatency",
-    "error_burst": "HighErrorRate",
-    "node_crash": "NodeDown",
-}
 FLOOR_SECONDS = 2.0  # scrape_interval + evaluation_interval
 NODES_PER_ROUND = 10
-
-
-def epoch(iso: str) -> float:
-    """RFC 3339 (Prometheus' nanoseconds or our milliseconds) to epoch seconds."""
-    iso = iso.replace("Z", "+00:00")
-    if "." in iso:
-        head, rest = iso.split(".", 1)
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        iso = f"{head}.{digits[:6]}{zone}"
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -110,22 +110,18 @@ def collect(
     except LabkitError as exc:
         state.error = str(exc)
         return state
-    for alert in prom:
-        if alert["state"] != "firing":
-            continue
-        labels = alert["labels"]
-        state.alerts.append({
-            "alertname": labels["alertname"], "node": labels.get("node", ""),
-            "severity": labels.get("severity", ""), "seen_by": "Prometheus",
-            "age_seconds": max(0.0, now - epoch(alert["activeAt"])),
-        })  # fmt: skip
-    for alert in am:
-        labels = alert["labels"]
-        state.alerts.append({
-            "alertname": labels["alertname"], "node": labels.get("node", ""),
-            "severity": labels.get("severity", ""), "seen_by": "Alertmanager",
-            "age_seconds": max(0.0, now - epoch(alert["startsAt"])),
-        })  # fmt: skip
+    firing = [a for a in prom if a["state"] == "firing"]
+    for source, alerts, since in (
+        ("Prometheus", firing, "activeAt"),
+        ("Alertmanager", am, "startsAt"),
+    ):
+        for alert in alerts:
+            labels = alert["labels"]
+            state.alerts.append({
+                "alertname": labels["alertname"], "node": labels.get("node", ""),
+                "severity": labels.get("severity", ""), "seen_by": source,
+                "age_seconds": max(0.0, now - epoch(alert[since])),
+            })  # fmt: skip
     state.alerts.sort(key=lambda a: (a["alertname"], int(a["node"] or 0), a["seen_by"]))
     if injection is not None:
         state.detection = detection_times(injection, prom)

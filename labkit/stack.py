@@ -225,13 +225,22 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     return written
 
 
-def render_alertmanager(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> Path:
-    """alertmanager/alertmanager.yml with the webhooks pointed at this lab's receiver."""
-    base = yaml.safe_load((source / "alertmanager" / "alertmanager.yml").read_text())
-    for receiver in base.get("receivers", []):
+def point_webhooks(alertmanager: dict[str, Any], receiver_url: str) -> dict[str, Any]:
+    """Every webhook of an Alertmanager config sent to `receiver_url`/notify/<route>, keeping
+    each route (default, critical, warning) from the shared config."""
+    for receiver in alertmanager.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             route = hook["url"].rstrip("/").rsplit("/", 1)[-1]
-            hook["url"] = f"{config.receiver_url}/notify/{route}"
+            hook["url"] = f"{receiver_url}/notify/{route}"
+    return alertmanager
+
+
+def render_alertmanager(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> Path:
+    """alertmanager/alertmanager.yml with the webhooks pointed at this lab's receiver."""
+    base = point_webhooks(
+        yaml.safe_load((source / "alertmanager" / "alertmanager.yml").read_text()),
+        config.receiver_url,
+    )
     paths.alertmanager.mkdir(parents=True, exist_ok=True)
     out = paths.alertmanager / "alertmanager.yml"
     out.write_text("# Rendered by labkit from alertmanager/alertmanager.yml: edit that one.\n"
