@@ -15,6 +15,7 @@ Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -63,6 +64,46 @@ def _seed(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seed must be a whole number; got {text!r}") from None
+
+
+def _positive_float(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not value > 0 or math.isinf(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a number above 0; got {text!r}")
+        return value
+
+    return parse
+
+
+def _non_negative_float(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not value >= 0 or math.isinf(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a number, 0 or more; got {text!r}")
+        return value
+
+    return parse
+
+
+def _iso_time(text: str) -> float:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--start must be a UTC time such as 2026-01-05T00:00:00Z; got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +236,42 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", type=Path, metavar="FILE")
     play = scenario_sub.add_parser("run", help="play a scenario against the running lab")
     play.add_argument("file", type=Path, metavar="FILE")
+
+    hist = sub.add_parser(
+        "history", help="simulate a scenario offline into a Prometheus TSDB (promtool backfill)"
+    )
+    hist.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
+    hist.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help="where to write history.json, journal.jsonl and data/")  # fmt: skip
+    hist.add_argument("--start", type=_iso_time, default=None, metavar="TIME",
+                      help="UTC start such as 2026-01-05T00:00:00Z (the default)")  # fmt: skip
+    hist.add_argument("--keep-openmetrics", action="store_true",
+                      help="keep the OpenMetrics files (DIR/labkit-om-*)")  # fmt: skip
+
+    rep = sub.add_parser("replay", help="serve a recorded history with Prometheus on loopback")
+    rep.add_argument("dir", type=Path, metavar="DIR", help="a history directory or archive file")
+    rep.add_argument("--port", type=_positive_int("--port"), default=9190,
+                     help="Prometheus' port (9190)")  # fmt: skip
+    rep.add_argument("--stop", action="store_true", help="stop the replay of DIR")
+
+    arch = sub.add_parser(
+        "archive", help="pack the lab's TSDB and journals into one .tar.gz (replay opens it)"
+    )
+    arch.add_argument("out", type=Path, metavar="OUT", help="the archive to write (.tar.gz)")
+
+    sc = sub.add_parser("score", help="replay alert rules over a history and score them")
+    sc.add_argument("dir", type=Path, metavar="DIR", help="a history directory or archive file")
+    sc.add_argument("--rules", type=Path, action="append", metavar="FILE",
+                    help="score this rule file instead of the seed and SLO rule sets "
+                         "(repeatable)")  # fmt: skip
+    sc.add_argument("--step", type=_positive_float("--step"), default=None,
+                    help="evaluation step in seconds (default: the history's)")  # fmt: skip
+    sc.add_argument("--grace", type=_non_negative_float("--grace"), default=None,
+                    help="seconds after a fault ends in which a firing still counts "
+                         "(default: 60 or 4 steps)")  # fmt: skip
+    sc.add_argument("--port", type=_positive_int("--port"), default=9190,
+                    help="the replay Prometheus' port (9190)")  # fmt: skip
+    sc.add_argument("--csv", type=Path, metavar="FILE", help="also write the per-mode table")
 
     files = sub.add_parser(
         "compose-files",
@@ -371,6 +448,89 @@ def _scenario(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _bar(out: TextIO) -> Any:
+    """A progress bar: redrawn in place on a terminal; in a log, a line per tenth."""
+    tty = hasattr(out, "isatty") and out.isatty()
+    shown = [-1]
+
+    def show(share: float, note: str) -> None:
+        text = f"[{'#' * round(30 * share):<30}] {100 * share:5.1f}%  {note}"
+        if tty:
+            print(f"\r{text:<90}", end="", file=out, flush=True)
+        elif int(10 * share) != shown[0]:
+            print(text, file=out, flush=True)
+            shown[0] = int(10 * share)
+
+    return show
+
+
+def _history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import history, scenario
+
+    try:
+        loaded = scenario.load(args.file)
+    except scenario.ScenarioError as exc:
+        print(f"labkit history: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"simulating {scenario.summary(loaded)}", file=out)
+    start = args.start if args.start is not None else history.DEFAULT_START
+    done = history.write_history(
+        loaded, args.out, start=start, progress=_bar(out), keep_openmetrics=args.keep_openmetrics
+    )
+    if hasattr(out, "isatty") and out.isatty():
+        print(file=out)
+    rate = done.samples / done.total_seconds if done.total_seconds else 0.0
+    print(f"wrote {done.samples:,} samples in {done.files} block(s) to {args.out}/data in "
+          f"{done.total_seconds:.1f} s ({rate:,.0f} samples/s)", file=out)  # fmt: skip
+    print(f"next: labkit replay {args.out}   (or labkit score {args.out})", file=out)
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import replay
+    from labkit.history import HistoryInfo
+    from labkit.journal import iso
+
+    directory = replay.resolve(args.dir, settings)
+    if args.stop:
+        stopped = replay.stop(directory)
+        print("stopped" if stopped else f"no replay of {args.dir} was running", file=out)
+        return EXIT_OK
+    info = HistoryInfo.load(directory)
+    url = replay.start(directory, port=args.port)
+    print(f"replaying {info.name} ({info.kind}, {info.nodes} nodes, every {info.step_seconds:g} s)"
+          f"\n  from {iso(info.start)} to {iso(info.end)}\n  Prometheus  {url}"
+          f"\n  stop with `labkit replay {args.dir} --stop`", file=out)  # fmt: skip
+    return EXIT_OK
+
+
+def _archive(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import replay
+
+    done = replay.archive(settings, args.out)
+    print(f"archived {done['injections']} injection(s) and {done['notifications']} "
+          f"notification(s), {done['start']} to {done['end']}, into {done['path']} "
+          f"({done['bytes'] / 1e6:.1f} MB)\nreplay it with `labkit replay {done['path']}`",
+          file=out)  # fmt: skip
+    return EXIT_OK
+
+
+def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import replay, score
+    from labkit.alert_replay import load_rules
+
+    directory = replay.resolve(args.dir, settings)
+    sets = {str(p): load_rules(p) for p in args.rules} if args.rules else None
+    board = score.score_history(
+        directory, sets=sets, step=args.step, grace_seconds=args.grace, port=args.port
+    )
+    print(board.text(), file=out)
+    if args.csv is not None:
+        board.modes.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}", file=out)
+    return EXIT_OK
+
+
 def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit.stack import down
 
@@ -459,6 +619,10 @@ _COMMANDS = {
     "compose-files": _compose_files,
     "slo": _slo,
     "scenario": _scenario,
+    "history": _history,
+    "replay": _replay,
+    "archive": _archive,
+    "score": _score,
 }
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ lab.prometheus_alerts()         # as Prometheus sees them
 lab.alertmanager_alerts()       # as Alertmanager holds them
 lab.notifications()             # as the receiver got them
 lab.stop()
+
+lab = Lab.open("runs/one-of-each")  # a recorded history (labkit history / labkit archive):
+lab.history                     # starts a Prometheus over it; lab.history says what it holds
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from labkit.client import FleetClient, request_json
 from labkit.errors import LabkitError
+from labkit.history import HistoryInfo
 from labkit.settings import Settings
 from labkit.stack import LabConfig, LabNotRunning, LabPaths, down, load_config, read_pid, up
 
@@ -72,7 +76,9 @@ class Lab:
         self.settings = settings
         self.timeout = timeout
         self.endpoints = endpoints
-        self.fleet = FleetClient(endpoints.nodes, timeout=timeout)
+        self._fleet = FleetClient(endpoints.nodes, timeout=timeout) if endpoints.nodes else None
+        self.history: HistoryInfo | None = None  # set when this lab is a replayed recording
+        self.history_dir: Path | None = None
 
     # -- finding or starting a lab ---------------------------------------------------------
 
@@ -100,18 +106,50 @@ class Lab:
         return cls(lab_config, settings)
 
     @classmethod
+    def replay(cls, source: Path | str, port: int | None = None) -> Lab:
+        """A recorded history (a `labkit history` directory or a `labkit archive` file)
+        served by a Prometheus of its own on loopback: PromQL only, no nodes to inject."""
+        from labkit import replay
+
+        settings = Settings.from_env()
+        directory = replay.resolve(source, settings)
+        url = replay.start(directory, port=port or replay.DEFAULT_PORT)
+        lab = cls(None, settings, endpoints=Endpoints(url, "", "", {}))
+        lab.history = HistoryInfo.load(directory)
+        lab.history_dir = directory
+        return lab
+
+    @classmethod
     def open(cls, state_dir: Path | str | None = None, **config: Any) -> Lab:
-        """Connect to the running lab, or start one."""
+        """Connect to the running lab, or start one; given a recorded history or an archive,
+        replay it (see `Lab.replay`)."""
+        if state_dir is not None and (
+            (Path(state_dir) / "history.json").exists() or str(state_dir).endswith(".tar.gz")
+        ):
+            return cls.replay(state_dir, **config)
         try:
             return cls.connect(state_dir)
         except LabNotRunning:
             return cls.start(state_dir, **config)
 
     def stop(self) -> None:
-        """Stop the embedded lab (a compose stack is stopped with docker compose down)."""
+        """Stop the embedded lab or the replay (a compose stack: docker compose down)."""
+        if self.history_dir is not None:
+            from labkit import replay
+
+            replay.stop(self.history_dir)
+            return
         if self.config is None:
             raise LabkitError("this lab was not started by labkit: stop it where it was started")
         down(self.settings, out=io.StringIO(), quiet=True)
+
+    @property
+    def fleet(self) -> FleetClient:
+        if self._fleet is None:
+            raise LabkitError(
+                "this lab is a replayed recording: it has PromQL but no nodes to inject into"
+            )
+        return self._fleet
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -132,6 +170,8 @@ class Lab:
 
     @property
     def urls(self) -> dict[str, str]:
+        if self._fleet is None:
+            return {"prometheus": self.prometheus_url}
         ids = list(self.fleet.urls)
         return {
             "prometheus": self.prometheus_url,
@@ -213,6 +253,8 @@ class Lab:
         return list(payload["data"]["result"])
 
     def __repr__(self) -> str:
+        if self.history is not None:
+            return f"Lab(replay of {self.history.name!r}, prometheus={self.prometheus_url})"
         return f"Lab({len(self.fleet.urls)} nodes, prometheus={self.prometheus_url})"
 
 

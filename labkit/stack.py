@@ -258,6 +258,8 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
     """The lab's processes, in start order."""
     python = sys.executable
     h = config.host
+    # TSDB snapshots for `labkit archive`; the admin API only ever listens on loopback
+    admin = ["--web.enable-admin-api"] if h in ("127.0.0.1", "localhost", "::1") else []
     return [
         Component(
             "receiver",
@@ -289,6 +291,7 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
              f"--config.file={paths.prometheus / 'prometheus.yml'}",
              f"--storage.tsdb.path={paths.prometheus / 'data'}",
              "--storage.tsdb.retention.time=30d",
+             *admin,
              f"--web.listen-address={h}:{config.prometheus_port}",
              "--log.level=warn"],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],

@@ -1,0 +1,223 @@
+"""A Prometheus over a recorded TSDB, on loopback: `labkit replay DIR` and `labkit archive OUT`.
+
+DIR is what `labkit history` writes, or what `labkit archive` packed from a live lab
+(`history.json`, `journal.jsonl`, `data/`; a live archive adds `notifications.jsonl`).
+An archive file (`.tar.gz`) is unpacked once under `.lab/replays/<name>/` and served from
+there. The replay's Prometheus scrapes nothing and evaluates no rule; it keeps every block
+(`--storage.tsdb.retention.time=100y`), so old histories are not trimmed away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import InvalidInput, LabkitError
+from labkit.history import HistoryInfo
+from labkit.journal import iso, read_journal
+from labkit.settings import Settings
+from labkit.stack import (
+    Component,
+    LabPaths,
+    StartTimeout,
+    _spawn,
+    _stop,
+    _wait,
+    check_port_free,
+    find_binary,
+    load_config,
+    read_pid,
+)
+
+DEFAULT_PORT = 9190
+
+
+def resolve(source: Path | str, settings: Settings | None = None) -> Path:
+    """The history directory for `source`: itself, or an archive unpacked under .lab/."""
+    path = Path(source)
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        settings = settings or Settings.from_env()
+        name = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
+        target = settings.state_dir / "replays" / name
+        if not (target / "history.json").exists():
+            unpack(path, target)
+        return target
+    if not path.is_dir():
+        raise InvalidInput(
+            "DIR", str(source), "a directory written by `labkit history` or an archive .tar.gz"
+        )
+    HistoryInfo.load(path)  # raises a clear error when it is not a history
+    return path
+
+
+def unpack(archive: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        HistoryInfo.load(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.replace(target)
+    except (tarfile.TarError, OSError) as exc:
+        raise LabkitError(f"{archive} is not a labkit archive: {exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _paths(directory: Path) -> LabPaths:
+    paths = LabPaths(directory / "run")
+    (paths.state / "run").mkdir(parents=True, exist_ok=True)
+    (paths.state / "logs").mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def running_url(directory: Path) -> str | None:
+    """The URL of the replay Prometheus already serving `directory`, if any."""
+    paths = _paths(directory)
+    meta = paths.state / "replay.json"
+    if read_pid(paths, "prometheus") is None or not meta.exists():
+        return None
+    return str(json.loads(meta.read_text())["url"])
+
+
+def start(directory: Path | str, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> str:
+    """Serve the history in `directory` with Prometheus; returns its URL (reused if running)."""
+    directory = Path(directory).resolve()
+    HistoryInfo.load(directory)
+    if (url := running_url(directory)) is not None:
+        return url
+    if not 1 <= port <= 65535:
+        raise InvalidInput("port", port, "a TCP port from 1 to 65535")
+    check_port_free(host, port, "the replay Prometheus")
+    paths = _paths(directory)
+    config = paths.state / "prometheus.yml"
+    config.write_text("# labkit replay: no scrapes, no rules; the TSDB is all\nglobal: {}\n")
+    url = f"http://{host}:{port}"
+    comp = Component(
+        "prometheus",
+        [
+            find_binary("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address={host}:{port}",
+            "--log.level=warn",
+        ],
+        f"{url}/-/ready",
+        [port],
+    )
+    _spawn(comp, paths)
+    try:
+        _wait(comp, paths, time.monotonic() + 60)
+    except StartTimeout:
+        _stop("prometheus", paths)
+        raise
+    (paths.state / "replay.json").write_text(json.dumps({"url": url}))
+    return url
+
+
+def stop(directory: Path | str) -> bool:
+    """Stop the replay Prometheus of `directory`; False if none was running."""
+    paths = _paths(Path(directory).resolve())
+    (paths.state / "replay.json").unlink(missing_ok=True)
+    return _stop("prometheus", paths)
+
+
+# -- archives of a live lab ------------------------------------------------------------------
+
+
+def _snapshot(prometheus_url: str) -> str:
+    """Ask the lab's Prometheus for a TSDB snapshot (head included); returns its name."""
+    req = urllib.request.Request(
+        f"{prometheus_url}/api/v1/admin/tsdb/snapshot?skip_head=false", method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return str(json.loads(r.read())["data"]["name"])
+
+
+def archive(settings: Settings, out: Path | str) -> dict[str, Any]:
+    """Pack the lab's TSDB and journals into `out` (.tar.gz); works running or stopped."""
+    out = Path(out)
+    if not out.name.endswith((".tar.gz", ".tgz")):
+        raise InvalidInput("OUT", str(out), "a file name ending in .tar.gz")
+    paths = LabPaths(settings.state_dir)
+    config = load_config(paths)
+    data = paths.prometheus / "data"
+    if config is None or not data.exists():
+        raise LabkitError(
+            f"no lab recording in {settings.state_dir}: start one with `labkit up`, "
+            "inject some faults, then archive it"
+        )
+    snapshot_dir: Path | None = None
+    if read_pid(paths, "prometheus") is not None:
+        try:
+            name = _snapshot(config.prometheus_url)
+        except OSError as exc:
+            raise LabkitError(
+                f"the lab's Prometheus would not take a TSDB snapshot ({exc}); its admin API is "
+                "on only when it listens on loopback. Stop the lab (`labkit down`) and archive "
+                "the stopped recording instead."
+            ) from None
+        snapshot_dir = data / "snapshots" / name
+        source = snapshot_dir
+    else:
+        source = data
+    injections = list(read_journal(paths.journal / "injections.jsonl"))
+    notes = list(read_journal(paths.journal / "notifications.jsonl"))
+    stamps = [e["ts"] for e in injections] + [n["ts"] for n in notes]
+    now = time.time()
+    begin = min(stamps, default=now)
+    info = HistoryInfo(
+        name=out.name.removesuffix(".tar.gz").removesuffix(".tgz"),
+        kind="live",
+        start=float(begin),
+        end=float(max(stamps, default=now) if snapshot_dir is None else now),
+        step_seconds=1.0,
+        nodes=config.nodes,
+        seed=config.seed,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="labkit-archive-") as tmp:
+        staging = Path(tmp)
+        info.save(staging)
+        for name in ("injections.jsonl", "notifications.jsonl"):
+            src = paths.journal / name
+            dst = staging / ("journal.jsonl" if name == "injections.jsonl" else name)
+            if src.exists():
+                shutil.copyfile(src, dst)
+            else:
+                dst.touch()
+        partial = out.with_name(out.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            for item in sorted(staging.iterdir()):
+                tar.add(item, arcname=item.name)
+            tar.add(source, arcname="data", filter=_skip_lock)
+        partial.replace(out)
+    if snapshot_dir is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(snapshot_dir)
+    return {
+        "path": str(out),
+        "bytes": out.stat().st_size,
+        "start": iso(info.start),
+        "end": iso(info.end),
+        "injections": sum(e["event"] == "inject" for e in injections),
+        "notifications": len(notes),
+    }
+
+
+def _skip_lock(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Leave out the running Prometheus' lock files and older snapshots."""
+    parts = Path(member.name).parts
+    if parts[-1] in {"lock", "queries.active"} or "snapshots" in parts[1:2]:
+        return None
+    return member
