@@ -9,13 +9,11 @@ there. The replay's Prometheus scrapes nothing and evaluates no rule; it keeps e
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import tarfile
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +133,10 @@ def stop(directory: Path | str) -> bool:
 # -- archives of a live lab ------------------------------------------------------------------
 
 
-def _snapshot(prometheus_url: str) -> str:
-    """Ask the lab's Prometheus for a TSDB snapshot (head included); returns its name."""
-    req = urllib.request.Request(
-        f"{prometheus_url}/api/v1/admin/tsdb/snapshot?skip_head=false", method="POST"
-    )
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return str(json.loads(r.read())["data"]["name"])
-
-
 def archive(settings: Settings, out: Path | str) -> dict[str, Any]:
-    """Pack the lab's TSDB and journals into `out` (.tar.gz); works running or stopped."""
+    """Pack the lab's TSDB and journals into `out` (.tar.gz); works running or stopped.
+    The TSDB is copied as it is on disk (Prometheus' snapshot API stays off: the lab runs
+    without admin APIs)."""
     out = Path(out)
     if not out.name.endswith((".tar.gz", ".tgz")):
         raise InvalidInput("OUT", str(out), "a file name ending in .tar.gz")
@@ -157,30 +148,18 @@ def archive(settings: Settings, out: Path | str) -> dict[str, Any]:
             f"no lab recording in {settings.state_dir}: start one with `labkit up`, "
             "inject some faults, then archive it"
         )
-    snapshot_dir: Path | None = None
-    if read_pid(paths, "prometheus") is not None:
-        try:
-            name = _snapshot(config.prometheus_url)
-        except OSError as exc:
-            raise LabkitError(
-                f"the lab's Prometheus would not take a TSDB snapshot ({exc}); its admin API is "
-                "on only when it listens on loopback. Stop the lab (`labkit down`) and archive "
-                "the stopped recording instead."
-            ) from None
-        snapshot_dir = data / "snapshots" / name
-        source = snapshot_dir
-    else:
-        source = data
+    running = read_pid(paths, "prometheus") is not None
     injections = list(read_journal(paths.journal / "injections.jsonl"))
     notes = list(read_journal(paths.journal / "notifications.jsonl"))
-    stamps = [e["ts"] for e in injections] + [n["ts"] for n in notes]
-    now = time.time()
-    begin = min(stamps, default=now)
+    # the recording spans from `labkit up` (lab.json is written then) to now, or, for a
+    # stopped lab, to Prometheus' last write-ahead-log write
+    wal = [f.stat().st_mtime for f in (data / "wal").glob("*") if f.is_file()]
+    first = min([paths.lab_json.stat().st_mtime] + [e["ts"] for e in injections])
     info = HistoryInfo(
         name=out.name.removesuffix(".tar.gz").removesuffix(".tgz"),
         kind="live",
-        start=float(begin),
-        end=float(max(stamps, default=now) if snapshot_dir is None else now),
+        start=float(first),
+        end=time.time() if running else max(wal, default=time.time()),
         step_seconds=1.0,
         nodes=config.nodes,
         seed=config.seed,
@@ -200,11 +179,10 @@ def archive(settings: Settings, out: Path | str) -> dict[str, Any]:
         with tarfile.open(partial, "w:gz") as tar:
             for item in sorted(staging.iterdir()):
                 tar.add(item, arcname=item.name)
-            tar.add(source, arcname="data", filter=_skip_lock)
+            # blocks are immutable; the write-ahead log is append-only, and a record torn by
+            # copying it while Prometheus writes is repaired when the replay opens it
+            tar.add(data, arcname="data", filter=_skip_transient)
         partial.replace(out)
-    if snapshot_dir is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(snapshot_dir)
     return {
         "path": str(out),
         "bytes": out.stat().st_size,
@@ -215,9 +193,9 @@ def archive(settings: Settings, out: Path | str) -> dict[str, Any]:
     }
 
 
-def _skip_lock(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    """Leave out the running Prometheus' lock files and older snapshots."""
+def _skip_transient(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Leave out the running Prometheus' lock files and half-written compactions."""
     parts = Path(member.name).parts
-    if parts[-1] in {"lock", "queries.active"} or "snapshots" in parts[1:2]:
+    if parts[-1] in {"lock", "queries.active"} or any(".tmp-for-" in p for p in parts):
         return None
     return member

@@ -258,8 +258,6 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
     """The lab's processes, in start order."""
     python = sys.executable
     h = config.host
-    # TSDB snapshots for `labkit archive`; the admin API only ever listens on loopback
-    admin = ["--web.enable-admin-api"] if h in ("127.0.0.1", "localhost", "::1") else []
     return [
         Component(
             "receiver",
@@ -291,7 +289,6 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
              f"--config.file={paths.prometheus / 'prometheus.yml'}",
              f"--storage.tsdb.path={paths.prometheus / 'data'}",
              "--storage.tsdb.retention.time=30d",
-             *admin,
              f"--web.listen-address={h}:{config.prometheus_port}",
              "--log.level=warn"],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],
@@ -305,10 +302,17 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
 def _alive(pid: int, argv0: str) -> bool:
     """Is `pid` running and still the program we started (not a reused pid)?"""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    return bool(cmdline) and Path(os.fsdecode(cmdline[0])).name == Path(argv0).name
+    if state in ("Z", "X"):  # exited, not yet reaped
+        return False
+    if not cmdline:
+        # in the middle of execve: Popen has returned (close-on-exec fired) but the kernel
+        # has not yet set up the new program's arguments. It is the process we started.
+        return True
+    return Path(os.fsdecode(cmdline.split(b"\0")[0])).name == Path(argv0).name
 
 
 def read_pid(paths: LabPaths, name: str) -> int | None:
