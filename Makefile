@@ -58,6 +58,7 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.fleet_scrape
 	$(PY) -m benchmarks.detection
 	$(PY) -m benchmarks.query_frame
+	$(PY) -m benchmarks.history
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
