@@ -250,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("replay", help="serve a recorded history with Prometheus on loopback")
     rep.add_argument("dir", type=Path, metavar="DIR", help="a history directory or archive file")
-    rep.add_argument("--port", type=_positive_int("--port"), default=9190,
-                     help="Prometheus' port (9190)")  # fmt: skip
+    rep.add_argument("--port", type=_positive_int("--port"), default=None,
+                     help="Prometheus' port (the first free from 9190 to 9199)")  # fmt: skip
     rep.add_argument("--stop", action="store_true", help="stop the replay of DIR")
 
     arch = sub.add_parser(
@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--grace", type=_non_negative_float("--grace"), default=None,
                     help="seconds after a fault ends in which a firing still counts "
                          "(default: 60 or 4 steps)")  # fmt: skip
-    sc.add_argument("--port", type=_positive_int("--port"), default=9190,
-                    help="the replay Prometheus' port (9190)")  # fmt: skip
+    sc.add_argument("--port", type=_positive_int("--port"), default=None,
+                    help="the replay Prometheus' port (the first free from 9190)")  # fmt: skip
     sc.add_argument("--csv", type=Path, metavar="FILE", help="also write the per-mode table")
 
     files = sub.add_parser(

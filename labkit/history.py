@@ -342,6 +342,7 @@ class HistoryInfo:
     nodes: int
     seed: int | None = None
     controls: tuple[tuple[float, float], ...] = ()  # epoch (start, end) of control periods
+    digest: str = ""  # sha256 of the scenario as parsed, with the start: what made this data
 
     @classmethod
     def load(cls, directory: Path | str) -> HistoryInfo:
@@ -507,12 +508,46 @@ def write_history(
         s.nodes,
         s.seed,
         controls,
+        digest(s, start),
     ).save(out)
     with (out / "journal.jsonl").open("w") as f:
         for event in ground_truth_journal(s, start):
             f.write(json.dumps(event, separators=(",", ":")) + "\n")
     done.total_seconds = time.perf_counter() - began
     return done
+
+
+def digest(s: Scenario, start: float) -> str:
+    """What a history's samples depend on: the scenario (as parsed) and the start."""
+    import hashlib
+
+    text = repr((s.seed, s.nodes, s.duration_seconds, s.step_seconds, s.injections, start))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ensure(
+    scenario_file: Path | str,
+    out: Path | str | None = None,
+    *,
+    start: float = DEFAULT_START,
+    progress: Progress | None = None,
+) -> Path:
+    """The history of `scenario_file` in `out` (default: .lab/histories/<name>/), written
+    unless the same scenario's history is already there. For lessons: run twice, write once."""
+    from labkit.scenario import load
+    from labkit.settings import Settings
+
+    s = load(scenario_file)
+    target = Path(out) if out is not None else Settings.from_env().state_dir / "histories" / s.name
+    if (target / "history.json").exists():
+        if HistoryInfo.load(target).digest == digest(s, start):
+            return target
+        from labkit import replay
+
+        replay.stop(target)
+        shutil.rmtree(target)
+    write_history(s, target, start=start, progress=progress)
+    return target
 
 
 def _backfill_then_drop(path: Path, data: Path, keep: bool) -> float:

@@ -113,7 +113,7 @@ class Lab:
 
         settings = Settings.from_env()
         directory = replay.resolve(source, settings)
-        url = replay.start(directory, port=port or replay.DEFAULT_PORT)
+        url = replay.start(directory, port=port)
         lab = cls(None, settings, endpoints=Endpoints(url, "", "", {}))
         lab.history = HistoryInfo.load(directory)
         lab.history_dir = directory

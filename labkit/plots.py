@@ -145,10 +145,21 @@ def alert_timeline(
 ) -> go.Figure:
     """Injected faults (labkit_fault_active == 1) and firing alerts (ALERTS), one row each per
     node: "node 3 · cpu_spike" (pale) above the alerts it set off, "node 3 · HighCPUUsage"."""
-    import plotly.graph_objects as go
-
     fired = intervals(alerts, ["node", "alertname"], step_seconds)
     injected = intervals(faults, ["node", "failure"], step_seconds)
+    return span_timeline(fired, injected)
+
+
+def span_timeline(
+    fired: pd.DataFrame,
+    injected: pd.DataFrame,
+    title: str = "Injected faults and the alerts they set off",
+) -> go.Figure:
+    """The same from spans: `fired` has node, alertname, start, end; `injected` has node,
+    failure, start, end (datetimes, as `intervals` makes them; a fleet-wide alert's node is
+    "fleet")."""
+    import plotly.graph_objects as go
+
     fig = go.Figure()
     rows: set[tuple[int, int, str]] = set()  # (node, 0 fault / 1 alert, name) -> row order
 
@@ -171,9 +182,7 @@ def alert_timeline(
     fig.update_xaxes(type="date", title_text=TIME_AXIS)
     fig.update_yaxes(title_text="node · fault or alert", categoryorder="array",
                      categoryarray=order[::-1], automargin=True)  # fmt: skip
-    _layout(
-        fig, "Injected faults and the alerts they set off", height=max(300, 120 + 26 * len(order))
-    )
+    _layout(fig, title, height=max(300, 120 + 26 * len(order)))
     fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1})
     return fig
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import InvalidInput, LabkitError, PortInUse
 from labkit.history import HistoryInfo
 from labkit.journal import iso, read_journal
 from labkit.settings import Settings
@@ -35,6 +35,7 @@ from labkit.stack import (
 )
 
 DEFAULT_PORT = 9190
+PORT_RANGE = range(9190, 9200)  # tried in turn when no port is asked for
 
 
 def resolve(source: Path | str, settings: Settings | None = None) -> Path:
@@ -87,13 +88,27 @@ def running_url(directory: Path) -> str | None:
     return str(json.loads(meta.read_text())["url"])
 
 
-def start(directory: Path | str, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> str:
-    """Serve the history in `directory` with Prometheus; returns its URL (reused if running)."""
+def _free_port(host: str) -> int:
+    for candidate in PORT_RANGE:
+        try:
+            check_port_free(host, candidate, "the replay Prometheus")
+            return candidate
+        except PortInUse:
+            continue
+    check_port_free(host, DEFAULT_PORT, "the replay Prometheus")  # raises, naming the owner
+    return DEFAULT_PORT
+
+
+def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1") -> str:
+    """Serve the history in `directory` with Prometheus; returns its URL (reused if running).
+    Without a port: the first free one from 9190 to 9199."""
     directory = Path(directory).resolve()
     HistoryInfo.load(directory)
     if (url := running_url(directory)) is not None:
         return url
-    if not 1 <= port <= 65535:
+    if port is None:
+        port = _free_port(host)
+    elif not 1 <= port <= 65535:
         raise InvalidInput("port", port, "a TCP port from 1 to 65535")
     check_port_free(host, port, "the replay Prometheus")
     paths = _paths(directory)

@@ -329,7 +329,7 @@ def score_history(
     started = False
     if prom is None:  # serve it for the scoring; stop it after unless it was already running
         started = replay_mod.running_url(directory) is None
-        prom = Prom(replay_mod.start(directory, port=port or replay_mod.DEFAULT_PORT))
+        prom = Prom(replay_mod.start(directory, port=port))
     try:
         return _score_on(prom, directory, info, sets, step, grace_seconds)
     finally:

@@ -15,14 +15,11 @@ from tests.conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 LESSONS = ["01_fleet_tour.ipynb", "02_failure_injection.ipynb", "03_slo_burn.ipynb"]
+OFFLINE_LESSONS = ["04_offline_incident_review.ipynb", "05_alert_quality.ipynb"]
 
 
 def test_there_are_lessons() -> None:
-    assert [p.name for p in NOTEBOOKS][:3] == [
-        "01_fleet_tour.ipynb",
-        "02_failure_injection.ipynb",
-        "03_slo_burn.ipynb",
-    ]
+    assert [p.name for p in NOTEBOOKS] == LESSONS + OFFLINE_LESSONS
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -35,11 +32,12 @@ def test_outputs_are_stripped_except_cells_marked_keep_output(path: Path) -> Non
         assert cell["execution_count"] is None, f"{path.name} cell {i} has an execution count"
 
 
-def run_nbval(notebook: Path, lab: Any, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """nbval in its own pytest, the kernel pointed at `lab` and its files kept in tmp_path."""
+def run_nbval(notebook: Path, state_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """nbval in its own pytest, the kernel pointed at the lab in `state_dir`, its files kept
+    in tmp_path."""
     env = {
         **os.environ,
-        "LABKIT_STATE_DIR": str(lab.settings.state_dir),
+        "LABKIT_STATE_DIR": str(state_dir),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_DATA_DIR": str(tmp_path / "data"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
@@ -58,6 +56,27 @@ def run_nbval(notebook: Path, lab: Any, tmp_path: Path) -> subprocess.CompletedP
 def test_each_lesson_runs_under_nbval_against_the_live_lab(
     shared_lab: Any, tmp_path: Path, lesson: str
 ) -> None:
-    run = run_nbval(REPO / "notebooks" / lesson, shared_lab, tmp_path)
+    run = run_nbval(REPO / "notebooks" / lesson, shared_lab.settings.state_dir, tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("lesson", OFFLINE_LESSONS)
+def test_each_offline_lesson_runs_under_nbval_and_its_kept_outputs_match(
+    tmp_path: Path, lesson: str
+) -> None:
+    """Lessons 4 and 5 need no running lab: they generate their history (real promtool) and
+    replay it (real Prometheus). Their key cells keep outputs, which nbval compares."""
+    path = REPO / "notebooks" / lesson
+    kept = [c for c in json.loads(path.read_text())["cells"]
+            if c.get("metadata", {}).get("keep_output") and c["outputs"]]  # fmt: skip
+    assert len(kept) >= 3
+    assert all("# NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in kept)
+    run = run_nbval(path, tmp_path / "state", tmp_path)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
+    assert not (tmp_path / "state" / "histories").exists() or all(
+        not (d / "run" / "replay.json").exists()
+        for d in (tmp_path / "state" / "histories").iterdir()
+    )  # each lesson stopped its replay
