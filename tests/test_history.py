@@ -345,3 +345,32 @@ groups:
         parse_rules(ambiguous)
     with pytest.raises(InvalidInput, match="groups"):
         parse_rules("rules: []", "x.yml")
+
+
+def test_archive_refuses_a_bad_name_and_a_missing_lab(tmp_path: Path) -> None:
+    run = subprocess.run([*LABKIT, "--state-dir", str(tmp_path), "archive", str(tmp_path / "x.zip")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 2 and "OUT" in run.stderr and ".tar.gz" in run.stderr
+    run = subprocess.run([*LABKIT, "--state-dir", str(tmp_path), "archive", str(tmp_path / "x.tar.gz")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 1 and "no lab recording" in run.stderr
+    assert not (tmp_path / "x.tar.gz").exists()
+
+
+def test_replay_cli_starts_reuses_and_stops(served: tuple[Path, Prom], tmp_path: Path) -> None:
+    out, prom = served
+    run = subprocess.run([*LABKIT, "replay", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0 and prom.url in run.stdout  # already running: the same one
+    assert "2026-01-05T00:00:00.000Z" in run.stdout
+    other = tmp_path / "other"
+    tiny = "name: tiny\nseed: 1\nnodes: 2\nduration: 2m\nstep: 1s\nschedule:\n"
+    history.write_history(parse(tiny, "tiny.yml"), other)
+    port = str(free_ports(1))
+    run = subprocess.run(
+        [*LABKIT, "replay", str(other), "--port", port], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert replay.running_url(other) == f"http://127.0.0.1:{port}"
+    run = subprocess.run([*LABKIT, "replay", str(other), "--stop"], capture_output=True, text=True)
+    assert run.returncode == 0 and "stopped" in run.stdout
+    assert replay.running_url(other) is None
