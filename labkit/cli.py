@@ -522,8 +522,11 @@ def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     directory = replay.resolve(args.dir, settings)
     sets = {str(p): load_rules(p) for p in args.rules} if args.rules else None
     board = score.score_history(
-        directory, sets=sets, step=args.step, grace_seconds=args.grace, port=args.port
-    )
+        directory, sets=sets, step=args.step, grace_seconds=args.grace, port=args.port,
+        progress=_bar(sys.stderr),
+    )  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
     print(board.text(), file=out)
     if args.csv is not None:
         board.modes.to_csv(args.csv, index=False)

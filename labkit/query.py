@@ -53,6 +53,18 @@ class PrometheusUnreachable(LabkitError, ConnectionError):
         )
 
 
+class QueryTimeout(LabkitError, TimeoutError):
+    """Prometheus is there but did not finish the query in time."""
+
+    def __init__(self, url: str, query: str, timeout: float) -> None:
+        self.url = url
+        super().__init__(
+            f"Prometheus at {url} did not answer {query!r} within {timeout:g} s: the query is "
+            "too heavy for the range and step asked. Use a coarser step or a shorter range, or "
+            "a longer timeout (Prom(url, timeout=...))."
+        )
+
+
 Time = float | datetime
 
 
@@ -180,6 +192,14 @@ class Prom:
             return list(fn(query, *args, timeout=self.timeout, **kw))
         except PrometheusApiClientException as exc:
             raise QueryError(query, _prometheus_message(str(exc))) from None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.RetryError) as exc:
+            if isinstance(exc, requests.exceptions.RetryError) and "timed out" not in str(exc):
+                raise PrometheusUnreachable(self.url, type(exc).__name__) from None
+            raise QueryTimeout(self.url, query, self.timeout) from None
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc).lower() or "timeout" in str(exc).lower():
+                raise QueryTimeout(self.url, query, self.timeout) from None
+            raise PrometheusUnreachable(self.url, type(exc).__name__) from None
         except requests.exceptions.RequestException as exc:
             raise PrometheusUnreachable(self.url, type(exc).__name__) from None
 

@@ -25,6 +25,7 @@ The definitions (the same in the CLI, the lessons and the tests):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from labkit.query import Prom
 
+REPLAY_TIMEOUT = 300.0  # seconds per range query: long windows over a week are slow
 SEED_RULES = PROJECT / "prometheus" / "rules" / "alerts.yml"
 SLO_SPEC = PROJECT / "slo" / "edge.yml"
 FAULT_COLUMNS = ["node", "failure", "start", "end"]
@@ -318,9 +320,12 @@ def score_history(
     step: float | None = None,
     grace_seconds: float | None = None,
     port: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Score:
     """Replay the rule sets over a recorded history (starting its replay Prometheus if
-    needed) and score them. By default: the seed's rules and the SLO burn-rate rules."""
+    needed) and score them. By default: the seed's rules and the SLO burn-rate rules.
+    `progress(share, note)` hears of each rule as it is replayed (long windows over a long
+    history take a while: the SLO rules over a week at 15 s, about 2.5 minutes)."""
     from labkit import replay as replay_mod
     from labkit.query import Prom
 
@@ -329,9 +334,9 @@ def score_history(
     started = False
     if prom is None:  # serve it for the scoring; stop it after unless it was already running
         started = replay_mod.running_url(directory) is None
-        prom = Prom(replay_mod.start(directory, port=port))
+        prom = Prom(replay_mod.start(directory, port=port), timeout=REPLAY_TIMEOUT)
     try:
-        return _score_on(prom, directory, info, sets, step, grace_seconds)
+        return _score_on(prom, directory, info, sets, step, grace_seconds, progress)
     finally:
         if started:
             replay_mod.stop(directory)
@@ -344,6 +349,7 @@ def _score_on(
     sets: dict[str, list[Rule]] | None,
     step: float | None,
     grace_seconds: float | None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Score:
     import pandas as pd
 
@@ -351,10 +357,14 @@ def _score_on(
     if not step > 0:
         raise InvalidInput("step", step, "a positive number of seconds")
     sets = sets if sets is not None else rule_sets(step)
-    frames = [
-        replay(prom, rules, info.start, info.end, step, rule_set=name)
-        for name, rules in sets.items()
-    ]
+    todo = [(name, rule) for name, rules in sets.items() for rule in rules]
+    frames = []
+    for i, (name, rule) in enumerate(todo):
+        if progress is not None:
+            progress(i / len(todo), f"replaying {name}/{rule.name} ({i + 1}/{len(todo)})")
+        frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
+    if progress is not None:
+        progress(1.0, f"replayed {len(todo)} rules")
     firings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     events = list(read_journal(directory / "journal.jsonl"))
     notes = list(read_journal(directory / "notifications.jsonl"))
