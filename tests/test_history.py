@@ -374,3 +374,13 @@ def test_replay_cli_starts_reuses_and_stops(served: tuple[Path, Prom], tmp_path:
     run = subprocess.run([*LABKIT, "replay", str(other), "--stop"], capture_output=True, text=True)
     assert run.returncode == 0 and "stopped" in run.stdout
     assert replay.running_url(other) is None
+
+
+def test_a_query_that_outlasts_its_timeout_says_so(served: tuple[Path, Prom]) -> None:
+    from labkit.query import QueryTimeout
+
+    _, prom = served
+    info = history.HistoryInfo.load(served[0])
+    slow = Prom(prom.url, timeout=0.001)
+    with pytest.raises(QueryTimeout, match=r"did not answer .* within 0\.001 s"):
+        slow.range("sum(rate(node_requests_total[5m]))", info.start, info.end, 1.0)
