@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_USAGE
     except LabkitError as exc:
         print(f"labkit {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE if exc.bad_input else EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
     except BrokenPipeError:  # `labkit status | head`: the reader left, nothing to say
@@ -431,11 +431,7 @@ def _slo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 def _scenario(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit import scenario
 
-    try:
-        loaded = scenario.load(args.file)
-    except scenario.ScenarioError as exc:
-        print(f"labkit scenario: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    loaded = scenario.load(args.file)  # a ScenarioError is bad input: exit 2
     if args.scenario_command == "validate":
         print(f"ok: {scenario.summary(loaded)}", file=out)
         return EXIT_OK
@@ -467,11 +463,7 @@ def _bar(out: TextIO) -> Any:
 def _history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit import history, scenario
 
-    try:
-        loaded = scenario.load(args.file)
-    except scenario.ScenarioError as exc:
-        print(f"labkit history: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    loaded = scenario.load(args.file)
     print(f"simulating {scenario.summary(loaded)}", file=out)
     start = args.start if args.start is not None else history.DEFAULT_START
     done = history.write_history(

@@ -15,9 +15,13 @@ from typing import Any
 class LabkitError(Exception):
     """Base class of every error labkit raises on purpose."""
 
+    bad_input = False  # the caller's input is wrong (the CLI exits 2), not the world (exit 1)
+
 
 class InvalidInput(LabkitError, ValueError):
     """A user-given value is not allowed: names the field, the value and what is allowed."""
+
+    bad_input = True
 
     def __init__(self, field: str, value: Any, allowed: str, hint: str = "") -> None:
         self.field = field

@@ -33,6 +33,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 class ScenarioError(LabkitError):
     """Every problem of a scenario file, one per line of the message."""
 
+    bad_input = True
+
     def __init__(self, path: str, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(
