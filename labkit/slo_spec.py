@@ -101,13 +101,15 @@ def profile(name: str) -> Profile:
 
 
 _UNITS = {"w": 7 * DAY, "d": DAY, "h": HOUR, "m": MINUTE, "s": 1.0}
+_PROMETHEUS_UNITS = {**_UNITS, "y": 365 * DAY, "ms": 0.001}
 
 
 def parse_duration(text: str, field_name: str) -> float:
-    parts = re.findall(r"(\d+)([smhdw])", text)
+    """A Prometheus duration (1y2w3d4h5m6s7ms, units in that order) in seconds."""
+    parts = re.findall(r"(\d+)(ms|[smhdwy])", text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise InvalidInput(field_name, text, "a Prometheus duration such as 30s, 5m or 1d")
-    return sum(int(n) * _UNITS[u] for n, u in parts)
+    return sum(int(n) * _PROMETHEUS_UNITS[u] for n, u in parts)
 
 
 def duration(seconds: float) -> str:

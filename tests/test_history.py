@@ -340,6 +340,8 @@ groups:
     )
     assert rule.for_seconds == 120 and rule.labels == {"severity": "page"}
     assert rule.shortest_range() == 300
+    fine = parse_rules(text.replace("[5m]", "[500ms]").replace("for: 2m", "for: 1m30s"))[0]
+    assert (fine.shortest_range(), fine.for_seconds) == (0.5, 90)
     ambiguous = text.replace('{sloth_id="a"}', "")
     with pytest.raises(LabkitError, match="2 recording rules match"):
         parse_rules(ambiguous)
