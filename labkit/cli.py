@@ -66,27 +66,17 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--seed must be a whole number; got {text!r}") from None
 
 
-def _positive_float(name: str) -> Any:
+def _seconds(name: str, zero_ok: bool = False) -> Any:
+    """A finite number of seconds, above 0 (or 0 and more with `zero_ok`)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not value > 0 or math.isinf(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a number above 0; got {text!r}")
-        return value
-
-    return parse
-
-
-def _non_negative_float(name: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not value >= 0 or math.isinf(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a number, 0 or more; got {text!r}")
+        if not (value >= 0 if zero_ok else value > 0) or math.isinf(value):
+            allowed = "a number, 0 or more" if zero_ok else "a number above 0"
+            raise argparse.ArgumentTypeError(f"{name} must be {allowed}; got {text!r}")
         return value
 
     return parse
@@ -264,9 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--rules", type=Path, action="append", metavar="FILE",
                     help="score this rule file instead of the seed and SLO rule sets "
                          "(repeatable)")  # fmt: skip
-    sc.add_argument("--step", type=_positive_float("--step"), default=None,
+    sc.add_argument("--step", type=_seconds("--step"), default=None,
                     help="evaluation step in seconds (default: the history's)")  # fmt: skip
-    sc.add_argument("--grace", type=_non_negative_float("--grace"), default=None,
+    sc.add_argument("--grace", type=_seconds("--grace", zero_ok=True), default=None,
                     help="seconds after a fault ends in which a firing still counts "
                          "(default: 60 or 4 steps)")  # fmt: skip
     sc.add_argument("--port", type=_positive_int("--port"), default=None,

@@ -389,3 +389,18 @@ def test_a_query_that_outlasts_its_timeout_says_so(served: tuple[Path, Prom]) ->
     heavy = "max_over_time(rate(node_requests_total[1m])[10m:1ms])"
     with pytest.raises(QueryTimeout, match=r"did not answer .* within 0\.5 s"):
         slow.range(heavy, info.start, info.end, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--step", "0"], "--step must be a number above 0; got '0'"),
+        (["--grace", "-1"], "--grace must be a number, 0 or more; got '-1'"),
+        (["--port", "70000"], "--port must be a whole number from 1 to 65535"),
+    ],
+)
+def test_score_cli_rejects_bad_options_with_exit_2(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    run = subprocess.run([*LABKIT, "score", str(tmp_path), *args], capture_output=True, text=True)
+    assert run.returncode == 2 and words in run.stderr
