@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,6 +157,33 @@ def intervals(
     return out
 
 
+def spans(
+    frame: pd.DataFrame,
+    start: float,
+    end: float,
+    step: float,
+    for_seconds: float = 0.0,
+    ignore: tuple[str, ...] = (),
+) -> Iterator[tuple[dict[str, str], float, float, float | None]]:
+    """For each series of a range query's frame (its labels, less `__name__` and `ignore`),
+    each run of consecutive evaluations as (labels, active_at, fired_at, resolved_at)."""
+    if frame.empty:
+        return
+    labels = [c for c in frame.columns if c not in ("timestamp", "value", "__name__", *ignore)]
+    frame = frame.assign(_t=frame["timestamp"].astype("int64").to_numpy() / 1e9)
+    groups = frame.groupby(labels, observed=True, dropna=False) if labels else [((), frame)]
+    for key, part in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        series = {k: str(v) for k, v in zip(labels, values, strict=True) if v == v}
+        stamps = sorted(part["_t"].tolist())
+        for active, fired, resolved in intervals(stamps, start, end, step, for_seconds):
+            yield series, active, fired, resolved
+
+
+def _key(series: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(series.items()))
+
+
 def replay(
     prom: Prom,
     rules: list[Rule],
@@ -170,29 +198,11 @@ def replay(
     rows = []
     for rule in rules:
         frame = prom.range(rule.expr, start, end, step)
-        if frame.empty:
-            continue
-        labels = [c for c in frame.columns if c not in ("timestamp", "value", "__name__")]
-        stamps_s = frame["timestamp"].astype("int64").to_numpy() / 1e9
-        frame = frame.assign(_t=stamps_s)
-        groups = frame.groupby(labels, observed=True, dropna=False) if labels else [((), frame)]
-        for key, part in groups:
-            values = key if isinstance(key, tuple) else (key,)
-            series = {k: str(v) for k, v in zip(labels, values, strict=True) if v == v}
-            series = {**series, **rule.labels}
-            ts = sorted(part["_t"].tolist())
-            for active, fired, resolved in intervals(ts, start, end, step, rule.for_seconds):
-                rows.append(
-                    {
-                        "rule_set": rule_set,
-                        "alertname": rule.name,
-                        "node": series.get("node"),
-                        "series": ",".join(f"{k}={v}" for k, v in sorted(series.items())),
-                        "active_at": active,
-                        "fired_at": fired,
-                        "resolved_at": resolved,
-                    }
-                )
+        for labels, active, fired, resolved in spans(frame, start, end, step, rule.for_seconds):
+            series = {**labels, **rule.labels}
+            rows.append({"rule_set": rule_set, "alertname": rule.name,
+                         "node": series.get("node"), "series": _key(series), "active_at": active,
+                         "fired_at": fired, "resolved_at": resolved})  # fmt: skip
     return pd.DataFrame(rows, columns=FIRING_COLUMNS)
 
 
@@ -202,27 +212,9 @@ def live_firings(prom: Prom, start: float, end: float, step: float = 1.0) -> pd.
 
     frame = prom.range('ALERTS{alertstate="firing"}', start, end, step)
     rows = []
-    if not frame.empty:
-        labels = [
-            c for c in frame.columns if c not in ("timestamp", "value", "alertstate", "__name__")
-        ]
-        frame = frame.assign(_t=frame["timestamp"].astype("int64").to_numpy() / 1e9)
-        for key, part in frame.groupby(labels, observed=True, dropna=False):
-            series = {k: str(v) for k, v in zip(labels, key, strict=True) if v == v}
-            for active, _fired, resolved in intervals(
-                sorted(part["_t"].tolist()), start, end, step, 0.0
-            ):
-                rows.append(
-                    {
-                        "rule_set": "live",
-                        "alertname": series.get("alertname"),
-                        "node": series.get("node"),
-                        "series": ",".join(
-                            f"{k}={v}" for k, v in sorted(series.items()) if k != "alertname"
-                        ),
-                        "active_at": active,
-                        "fired_at": active,
-                        "resolved_at": resolved,
-                    }
-                )
+    for labels, active, _, resolved in spans(frame, start, end, step, ignore=("alertstate",)):
+        name = labels.pop("alertname", None)
+        rows.append({"rule_set": "live", "alertname": name, "node": labels.get("node"),
+                     "series": _key(labels), "active_at": active, "fired_at": active,
+                     "resolved_at": resolved})  # fmt: skip
     return pd.DataFrame(rows, columns=FIRING_COLUMNS)

@@ -124,7 +124,8 @@ class Lab:
         """Connect to the running lab, or start one; given a recorded history or an archive,
         replay it (see `Lab.replay`)."""
         if state_dir is not None and (
-            (Path(state_dir) / "history.json").exists() or str(state_dir).endswith(".tar.gz")
+            (Path(state_dir) / "history.json").exists()
+            or str(state_dir).endswith((".tar.gz", ".tgz"))
         ):
             return cls.replay(state_dir, **config)
         try:

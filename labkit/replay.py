@@ -25,13 +25,13 @@ from labkit.stack import (
     Component,
     LabPaths,
     StartTimeout,
-    _spawn,
-    _stop,
-    _wait,
     check_port_free,
     find_binary,
     load_config,
     read_pid,
+    spawn,
+    stop_component,
+    wait_ready,
 )
 
 DEFAULT_PORT = 9190
@@ -128,11 +128,11 @@ def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1
         f"{url}/-/ready",
         [port],
     )
-    _spawn(comp, paths)
+    spawn(comp, paths)
     try:
-        _wait(comp, paths, time.monotonic() + 60)
+        wait_ready(comp, paths, time.monotonic() + 60)
     except StartTimeout:
-        _stop("prometheus", paths)
+        stop_component("prometheus", paths)
         raise
     (paths.state / "replay.json").write_text(json.dumps({"url": url}))
     return url
@@ -142,7 +142,7 @@ def stop(directory: Path | str) -> bool:
     """Stop the replay Prometheus of `directory`; False if none was running."""
     paths = _paths(Path(directory).resolve())
     (paths.state / "replay.json").unlink(missing_ok=True)
-    return _stop("prometheus", paths)
+    return stop_component("prometheus", paths)
 
 
 # -- archives of a live lab ------------------------------------------------------------------

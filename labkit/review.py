@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labkit.alert_replay import Rule, intervals, replay
+from labkit.alert_replay import Rule, replay, spans
 from labkit.errors import InvalidInput
 from labkit.history import HistoryInfo
 from labkit.journal import read_journal
@@ -49,17 +49,12 @@ def symptoms(
     rows = []
     for name, expr in (conditions or SYMPTOMS).items():
         frame = prom.range(expr, info.start, info.end, info.step_seconds)
-        if frame.empty:
-            continue
-        frame = frame.assign(_t=frame["timestamp"].astype("int64").to_numpy() / 1e9)
-        for node, part in frame.groupby("node", observed=True):
-            stamps = sorted(part["_t"].tolist())
-            for first, _, resolved in intervals(stamps, info.start, info.end, info.step_seconds, 0):
-                end = resolved if resolved is not None else info.end
-                rows.append({"symptom": name, "node": int(str(node)),
-                             "from_min": round((first - info.start) / 60, 2),
-                             "to_min": round((end - info.start) / 60, 2),
-                             "minutes": round((end - first) / 60, 2)})  # fmt: skip
+        for labels, first, _, resolved in spans(frame, info.start, info.end, info.step_seconds):
+            end = resolved if resolved is not None else info.end
+            rows.append({"symptom": name, "node": int(labels["node"]),
+                         "from_min": round((first - info.start) / 60, 2),
+                         "to_min": round((end - info.start) / 60, 2),
+                         "minutes": round((end - first) / 60, 2)})  # fmt: skip
     columns = ["symptom", "node", "from_min", "to_min", "minutes"]
     out = pd.DataFrame(rows, columns=columns)
     return out.sort_values(["from_min", "node", "symptom"], ignore_index=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labkit.alert_replay import Rule, load_rules, parse_rules, replay
+from labkit.alert_replay import Rule, load_rules, parse_rules, replay, spans
 from labkit.errors import InvalidInput
 from labkit.failures import FAILURE_MODES
 from labkit.history import HistoryInfo
@@ -98,17 +98,10 @@ def faults_from_metrics(prom: Prom, start: float, end: float, step: float) -> pd
     import pandas as pd
 
     frame = prom.range("labkit_fault_active == 1", start, end, step)
-    rows = []
-    if not frame.empty:
-        frame = frame.assign(_t=frame["timestamp"].astype("int64").to_numpy() / 1e9)
-        for (node, failure), part in frame.groupby(["node", "failure"], observed=True):
-            ts = sorted(part["_t"].tolist())
-            run_start = prev = ts[0]
-            for t in [*ts[1:], math.inf]:
-                if t - prev > step * 1.5:
-                    rows.append((str(node), str(failure), run_start, prev + step))
-                    run_start = t
-                prev = t
+    rows = [
+        (labels["node"], labels["failure"], active, resolved if resolved is not None else end)
+        for labels, active, _, resolved in spans(frame, start, end, step)
+    ]
     out = pd.DataFrame(rows, columns=FAULT_COLUMNS)
     return out.sort_values(["start", "node"], ignore_index=True)
 

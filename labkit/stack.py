@@ -430,16 +430,16 @@ def up(
     started: list[Component] = []
     try:
         for comp in todo:
-            _spawn(comp, paths)
+            spawn(comp, paths)
             started.append(comp)
         deadline = time.monotonic() + timeout
         for comp in todo:
-            _wait(comp, paths, deadline)
+            wait_ready(comp, paths, deadline)
             progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
         _wait_targets(config, paths, deadline, progress)
     except BaseException:
         for comp in reversed(started):
-            _stop(comp.name, paths)
+            stop_component(comp.name, paths)
         raise
     paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time()}))
     ready = progress.elapsed
@@ -457,7 +457,7 @@ def _print_urls(config: LabConfig, progress: Progress) -> None:
     progress.line("  stop with `labkit down`; see it with `labkit status`")
 
 
-def _spawn(comp: Component, paths: LabPaths) -> None:
+def spawn(comp: Component, paths: LabPaths) -> None:
     log = paths.log(comp.name).open("ab")
     log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(comp.argv)}\n".encode())
     log.flush()
@@ -473,7 +473,7 @@ class StartTimeout(LabkitError):
     pass
 
 
-def _wait(comp: Component, paths: LabPaths, deadline: float) -> None:
+def wait_ready(comp: Component, paths: LabPaths, deadline: float) -> None:
     while not http_ok(comp.ready_url, timeout=0.5):
         pid = read_pid(paths, comp.name)
         if pid is None:
@@ -522,7 +522,7 @@ def _targets_and_rules(config: LabConfig) -> tuple[int, int]:
     return up_count, sum(len(g["rules"]) for g in rules["data"]["groups"])
 
 
-def _stop(name: str, paths: LabPaths, wait: float = 20.0) -> bool:
+def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:
     pid = read_pid(paths, name)
     if pid is None:
         paths.pid(name).unlink(missing_ok=True)
@@ -557,7 +557,7 @@ def down(settings: Settings, out: TextIO = sys.stdout, quiet: bool = False) -> i
     paths = LabPaths(settings.state_dir)
     stopped = 0
     for name in ("prometheus", "fleet", "alertmanager", "receiver"):
-        if _stop(name, paths):
+        if stop_component(name, paths):
             stopped += 1
             if not quiet:
                 print(f"  {name:<13} stopped", file=out)
