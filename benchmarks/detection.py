@@ -111,6 +111,7 @@ def main() -> None:
         prometheus_port=base + 100,
         alertmanager_port=base + 101,
         receiver_port=base + 102,
+        dashboard_port=base + 103,
     )
     with tempfile.TemporaryDirectory(prefix="labkit-detect-") as tmp:
         settings = Settings(Path(tmp))

@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--receiver-port", type=_positive_int("--receiver-port"), default=9095, help="(9095)"
     )
     up.add_argument(
+        "--dashboard-port",
+        type=_positive_int("--dashboard-port"),
+        default=9096,
+        help="the dashboard page (Voilà): labkit's dashboard and Alertmanager view (9096)",
+    )
+    up.add_argument(
         "--slo-profile",
         default="lab-day",
         help="time compression of the SLOs in slo/: lab-day (windows x 1/30), lab-6h, "
@@ -376,7 +382,7 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     config = LabConfig(
         nodes=args.nodes, base_port=args.base_port, prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port, receiver_port=args.receiver_port,
-        seed=args.seed, slo_profile=args.slo_profile,
+        dashboard_port=args.dashboard_port, seed=args.seed, slo_profile=args.slo_profile,
     )  # fmt: skip
     up(config, settings, out=out, timeout=args.timeout)
     return EXIT_OK

@@ -52,6 +52,7 @@ class LabConfig:
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     receiver_port: int = 9095
+    dashboard_port: int = 9096  # the Voilà page: labkit's dashboard and Alertmanager view
     seed: int = 0
     host: str = "127.0.0.1"
     slo_profile: str = "lab-day"  # how the SLOs in slo/*.yml are compressed in time
@@ -79,6 +80,7 @@ class LabConfig:
             "prometheus": self.prometheus_port,
             "alertmanager": self.alertmanager_port,
             "receiver": self.receiver_port,
+            "dashboard": self.dashboard_port,
         }
 
     def url(self, port: int) -> str:
@@ -96,6 +98,10 @@ class LabConfig:
     def receiver_url(self) -> str:
         return self.url(self.receiver_port)
 
+    @property
+    def dashboard_url(self) -> str:
+        return self.url(self.dashboard_port)
+
     def layout(self) -> FleetLayout:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
 
@@ -106,6 +112,7 @@ class Component:
     argv: list[str]
     ready_url: str
     ports: list[int] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
 
 
 # -- paths and configs -----------------------------------------------------------------------
@@ -463,7 +470,7 @@ def spawn(comp: Component, paths: LabPaths) -> None:
     log.flush()
     proc = subprocess.Popen(
         comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=paths.state,
+        start_new_session=True, cwd=paths.state, env={**os.environ, **comp.env} if comp.env else None,
     )  # fmt: skip
     log.close()
     paths.pid(comp.name).write_text(json.dumps({"pid": proc.pid, "argv0": comp.argv[0]}))

@@ -146,9 +146,10 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from labkit.settings import Settings
     from labkit.stack import LabConfig, down, up
 
-    base = free_ports(6 + 3)
+    base = free_ports(6 + 4)
     config = LabConfig(nodes=6, base_port=base, prometheus_port=base + 6,
-                       alertmanager_port=base + 7, receiver_port=base + 8)  # fmt: skip
+                       alertmanager_port=base + 7, receiver_port=base + 8,
+                       dashboard_port=base + 9)  # fmt: skip
     settings = Settings(tmp_path_factory.mktemp("shared-lab"))
     sink = open(os.devnull, "w")  # noqa: SIM115
     try:

@@ -39,13 +39,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     state = tmp_path_factory.mktemp("lab")
-    base = free_ports(NODES + 3)
+    base = free_ports(NODES + 4)
     config = LabConfig(
         nodes=NODES,
         base_port=base,
         prometheus_port=base + NODES,
         alertmanager_port=base + NODES + 1,
         receiver_port=base + NODES + 2,
+        dashboard_port=base + NODES + 3,
     )
     settings = Settings(state)
     try:
