@@ -181,6 +181,18 @@ class Lab:
             "nodes": f"{self.node_url(ids[0])} ... {self.node_url(ids[-1])}",
         }
 
+    def links(self) -> dict[str, str]:
+        """The pages a learner opens in a browser, by name (each one answers 200)."""
+        from labkit.pages import path
+
+        out = {"Prometheus": self.prometheus_url}
+        if self.config is not None:
+            out["dashboard"] = path(self.config.dashboard_url, "dashboard")
+            out["alertmanager"] = path(self.config.dashboard_url, "alertmanager")
+        if self.receiver_url:
+            out["notifications (JSON)"] = f"{self.receiver_url}/notifications?limit=50"
+        return out
+
     # -- faults ------------------------------------------------------------------------------
 
     def _ids(self, nodes: Nodes) -> list[int]:

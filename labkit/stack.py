@@ -300,7 +300,35 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
              "--log.level=warn"],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],
         ),
+        dashboard_component(config, paths),
     ]  # fmt: skip
+
+
+def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
+    """Voilà serving labkit's pages (the dashboard, the Alertmanager view) on loopback; each
+    page's kernel finds this lab through LABKIT_STATE_DIR. Jupyter's files stay in the lab's
+    state folder."""
+    from labkit.pages import FOLDER
+
+    jupyter = paths.state / "jupyter"
+    env = {
+        "LABKIT_STATE_DIR": str(paths.state),
+        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(jupyter / "voila-config"),
+        "JUPYTER_DATA_DIR": str(jupyter / "data"),
+        "IPYTHONDIR": str(jupyter / "ipython"),
+        "MPLCONFIGDIR": str(jupyter / "mpl"),
+    }
+    argv = [
+        sys.executable, "-m", "voila", str(FOLDER), "--no-browser",
+        f"--Voila.ip={config.host}", f"--port={config.dashboard_port}", "--Voila.port_retries=0",
+        "--theme=light", "--strip_sources=True", "--show_tracebacks=True",
+        "--Voila.log_level=WARN", "--token=",
+        # a page's kernel ends when its browser tab is gone for a minute
+        "--MappingKernelManager.cull_idle_timeout=60", "--MappingKernelManager.cull_interval=30",
+        "--MappingKernelManager.cull_connected=False",
+    ]  # fmt: skip
+    return Component("dashboard", argv, f"{config.dashboard_url}/", [config.dashboard_port], env)
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -389,8 +417,11 @@ def load_config(paths: LabPaths) -> LabConfig | None:
         return None
 
 
+NAMES = ("receiver", "alertmanager", "fleet", "prometheus", "dashboard")  # start order
+
+
 def running(paths: LabPaths) -> dict[str, int | None]:
-    return {c: read_pid(paths, c) for c in ("receiver", "alertmanager", "fleet", "prometheus")}
+    return {c: read_pid(paths, c) for c in NAMES}
 
 
 def up(
@@ -470,7 +501,8 @@ def spawn(comp: Component, paths: LabPaths) -> None:
     log.flush()
     proc = subprocess.Popen(
         comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=paths.state, env={**os.environ, **comp.env} if comp.env else None,
+        start_new_session=True, cwd=paths.state,
+        env={**os.environ, **comp.env} if comp.env else None,
     )  # fmt: skip
     log.close()
     paths.pid(comp.name).write_text(json.dumps({"pid": proc.pid, "argv0": comp.argv[0]}))
@@ -563,7 +595,7 @@ def down(settings: Settings, out: TextIO = sys.stdout, quiet: bool = False) -> i
     """Stop every component (Prometheus first, so it flushes while the nodes still answer)."""
     paths = LabPaths(settings.state_dir)
     stopped = 0
-    for name in ("prometheus", "fleet", "alertmanager", "receiver"):
+    for name in ("dashboard", "prometheus", "fleet", "alertmanager", "receiver"):
         if stop_component(name, paths):
             stopped += 1
             if not quiet:
@@ -598,5 +630,6 @@ def components_for_status(config: LabConfig, paths: LabPaths) -> list[Component]
     names = {"receiver": config.receiver_url + "/health",
              "alertmanager": config.alertmanager_url + "/-/ready",
              "fleet": config.url(config.base_port) + "/health",
-             "prometheus": config.prometheus_url + "/-/ready"}  # fmt: skip
+             "prometheus": config.prometheus_url + "/-/ready",
+             "dashboard": config.dashboard_url + "/"}  # fmt: skip
     return [Component(n, [n], url) for n, url in names.items()]

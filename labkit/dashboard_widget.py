@@ -1,0 +1,446 @@
+"""The live dashboard for JupyterLab and Voilà: labkit.dashboard's rows and panels drawn with
+plotly and ipywidgets, refreshed every second (thin wiring over labkit.dashboard_view):
+
+    from labkit.dashboard_widget import Dashboard
+    Dashboard(lab)                 # a node selector, a time range, the rows and their panels
+
+The refresh runs as an asyncio task on the kernel's loop; the queries run in a worker thread,
+so the kernel stays free. A time series panel is a plotly FigureWidget (WebGL lines, the
+legend dropped and a bold fleet median added past LEGEND_LIMIT nodes, as labkit.plots does),
+with the alert's threshold dashed and the injected faults shaded (labkit_fault_active). Stats,
+the gauge and the alert table are HTML. Nothing here raises in the kernel: a problem is a
+sentence at the top of the dashboard.
+
+CSS classes (for tests and styling): labkit-dashboard (the whole), labkit-dash-status (the
+last refresh, or the problem), labkit-dash-row (a row, its title in an h3), labkit-dash-panel
+(each panel; data-title names it), labkit-dash-stat (a stat's or gauge's value),
+labkit-dash-alerts (the active alerts table), labkit-dash-empty (a panel without data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import time
+from typing import TYPE_CHECKING, Any
+
+from labkit.dashboard import ROWS, Panel
+from labkit.dashboard_view import (
+    AXES,
+    RANGES_SECONDS,
+    FaultSpan,
+    Feed,
+    PanelData,
+    Snapshot,
+    display,
+    scale,
+)
+from labkit.errors import LabkitError
+
+if TYPE_CHECKING:
+    from labkit.lab import Lab
+
+HEARTBEAT_SECONDS = 3.0  # how often an open page says it is there
+PAUSE_AFTER_SECONDS = 20.0  # no word from any page for this long: stop querying
+LEGEND_LIMIT = 20  # past this many series: WebGL, no legend, a fleet median
+PANEL_HEIGHT = 250
+# 24 distinct colours (plotly's Dark24), one per node id, the same in every panel
+PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100",
+           "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
+           "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
+           "#6C4516", "#0D2A63", "#AF0038"]  # fmt: skip
+
+
+def heartbeat_widget() -> Any:
+    """A widget without a face whose browser side ticks every HEARTBEAT_SECONDS while a page
+    shows it. The kernel cannot see a tab close (Voilà keeps the kernel running), so the
+    dashboard pauses when the ticks stop; an idle kernel is then culled by the server."""
+    import anywidget
+    import traitlets
+
+    class Heartbeat(anywidget.AnyWidget):
+        _esm = f"""
+        function render({{ model, el }}) {{
+          const tick = () => {{ model.set("beat", Date.now()); model.save_changes(); }};
+          tick();
+          const timer = setInterval(tick, {HEARTBEAT_SECONDS * 1000:.0f});
+          return () => clearInterval(timer);
+        }}
+        export default {{ render }};
+        """
+        beat = traitlets.Float(0).tag(sync=True)
+
+    return Heartbeat(layout={"display": "none"})
+
+
+def colour(name: str, index: int) -> str:
+    digits = "".join(c for c in name if c.isdigit())
+    return PALETTE[(int(digits) - 1 if digits else index) % len(PALETTE)]
+
+
+def choose_nodes(choice: tuple[str, ...] | list[str]) -> list[int] | None:
+    """The selector's choice as node ids, None for all; an empty choice is refused."""
+    from labkit.errors import InvalidInput
+
+    if not choice:
+        raise InvalidInput("nodes", [], "at least one node, or all")
+    if "all" in choice:
+        return None
+    return sorted(int(c) for c in choice)
+
+
+def _median(series: list[Any]) -> tuple[Any, Any]:
+    """The fleet median at every time any series has (gaps are left out, not zeros)."""
+    import warnings
+
+    import numpy as np
+
+    xs = np.unique(np.concatenate([s.x for s in series]))
+    grid = np.full((len(series), len(xs)), np.nan)
+    for row, s in enumerate(series):
+        grid[row, np.searchsorted(xs, s.x)] = s.y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a time where every node is missing
+        median = np.nanmedian(grid, axis=0)
+    return xs, median
+
+
+class _TimeseriesView:
+    """One time series panel: a FigureWidget whose traces follow the panel's series."""
+
+    def __init__(self, panel: Panel) -> None:
+        import ipywidgets as w
+
+        self.panel = panel
+        self.names: list[str] | None = None
+        self.shapes_key: tuple[Any, ...] = ()
+        self.layout: dict[str, Any] = {
+            "height": PANEL_HEIGHT, "template": "plotly_white", "hovermode": "x unified",
+            "margin": {"l": 55, "r": 10, "t": 30, "b": 30},
+            "title": {"text": panel.title, "font": {"size": 14}, "x": 0.01, "y": 0.98},
+            "xaxis": {"type": "date", "title": {"text": ""}},
+            "yaxis": {"title": {"text": AXES.get(panel.unit, panel.unit), "font": {"size": 11}},
+                      "rangemode": "tozero"},
+            "legend": {"font": {"size": 10}, "x": 1.0, "xanchor": "left", "y": 1,
+                       "tracegroupgap": 0},
+            "uirevision": "keep",  # zoom and hidden traces survive refreshes
+        }  # fmt: skip
+        self.figure: Any = None
+        self.box = w.Box(layout={"width": "100%"})
+        self._new_figure([])
+
+    def _legend_room(self, shown: bool, names: list[str]) -> None:
+        longest = max((len(n) for n in names), default=0)
+        self.layout["margin"]["r"] = 50 + 7 * longest if shown else 10
+
+    def _new_figure(self, traces: list[Any]) -> None:
+        """A figure born with its traces: its first state carries them, so a page that
+        connects late (Voilà) still draws them (added traces are messages it would miss)."""
+        import plotly.graph_objects as go
+
+        old = self.figure
+        self.figure = go.FigureWidget(data=traces, layout=self.layout)
+        self.box.children = [self.figure]
+        if old is not None:
+            old.close()
+
+    def update(self, data: PanelData, faults: list[FaultSpan], snap: Snapshot) -> None:
+        import plotly.graph_objects as go
+
+        k = scale(self.panel.unit)
+        series = [s for s in data.series if len(s.x)]
+        many = len(series) > LEGEND_LIMIT
+        lines = [(s.name, s.x, s.y * k) for s in series]
+        if many:
+            xs, ys = _median(series)
+            lines.append(("fleet median", xs, ys * k))
+        names = [name for name, _, _ in lines]
+        if names != self.names:  # the set of series changed: a new figure with them
+            trace = go.Scattergl if many else go.Scatter
+            self._legend_room(not many, names)
+            self._new_figure([
+                trace(x=x, y=y, name=name, mode="lines", showlegend=not many,
+                      line={"width": 3, "color": "black"} if name == "fleet median"
+                      else {"width": 1, "color": colour(name, i)},
+                      opacity=1.0 if not many or name == "fleet median" else 0.5,
+                      hovertemplate=f"{html.escape(name)}: %{{y:.3g}}<extra></extra>")
+                for i, (name, x, y) in enumerate(lines)
+            ])  # fmt: skip
+            self.names = names
+            self.shapes_key = ()
+            fresh = True
+        else:
+            fresh = False
+        with self.figure.batch_update():
+            if not fresh:
+                for trace_, (_, x, y) in zip(self.figure.data, lines, strict=True):
+                    trace_.x = x
+                    trace_.y = y
+            end_ms = snap.at * 1000
+            self.figure.layout.xaxis.range = [end_ms - snap.range_seconds * 1000, end_ms]
+            key = (tuple(faults), self.panel.extra.get("threshold"))
+            if key != self.shapes_key:
+                self.figure.layout.shapes = self._shapes(faults)
+                self.shapes_key = key
+        if not self.figure._view_count:
+            # No browser view yet (Voilà connects after the notebook ran): the edits above
+            # are messages nobody received. Put the whole figure in the widget's state, which
+            # a view reads when it is created, as plotly itself does on display.
+            from copy import deepcopy
+
+            self.figure._widget_layout = deepcopy(self.figure._layout_obj._props)
+            self.figure._widget_data = deepcopy(self.figure._data)
+
+    def _shapes(self, faults: list[FaultSpan]) -> list[dict[str, Any]]:
+        shapes: list[dict[str, Any]] = [
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": f.start_ms, "x1": f.end_ms,
+             "y0": 0, "y1": 1, "fillcolor": "rgba(255, 96, 96, 0.15)", "line": {"width": 0},
+             "layer": "below", "label": {"text": f"{f.failure} on node {f.node}",
+                                         "textposition": "top left", "font": {"size": 9}}}
+            for f in faults
+        ]  # fmt: skip
+        if "threshold" in self.panel.extra:
+            value, text = self.panel.extra["threshold"]
+            shapes.append({
+                "type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
+                "y0": value * scale(self.panel.unit), "y1": value * scale(self.panel.unit),
+                "line": {"color": "red", "dash": "dot", "width": 1},
+                "label": {"text": text, "textposition": "end", "font": {"size": 9, "color": "red"}},
+            })  # fmt: skip
+        return shapes
+
+
+def _stat_html(data: PanelData) -> str:
+    p = data.panel
+    e = html.escape
+    if data.error:
+        body = f"<div style='color:#b00020'>{e(data.error)}</div>"
+    elif p.kind == "gauge":
+        share = 0.0 if data.value is None or data.value != data.value else data.value
+        share = min(1.0, max(0.0, share))
+        colour_ = "#1b873f" if share >= 0.95 else "#d98200" if share >= 0.8 else "#c62828"
+        body = (
+            f"<div class='labkit-dash-stat' style='font-size:28px;font-weight:600'>"
+            f"{e(display(data.value, p.unit))}</div>"
+            "<div style='background:#eee;border-radius:4px;height:10px;width:100%'>"
+            f"<div style='background:{colour_};height:10px;border-radius:4px;"
+            f"width:{share * 100:.1f}%'></div></div>"
+        )
+    else:
+        body = (
+            f"<div class='labkit-dash-stat' style='font-size:28px;font-weight:600'>"
+            f"{e(display(data.value, p.unit))}</div>"
+        )
+    legend = e(p.targets[0][1])
+    return (
+        f"<div style='font-size:13px;color:#444'>{e(p.title)}</div>{body}"
+        f"<div style='font-size:11px;color:#777'>{legend}</div>"
+    )
+
+
+def _alerts_html(data: PanelData) -> str:
+    e = html.escape
+    title = f"<div style='font-size:13px;color:#444'>{e(data.panel.title)}</div>"
+    if data.error:
+        return title + f"<div style='color:#b00020'>{e(data.error)}</div>"
+    if not data.rows:
+        return (
+            title + "<table class='labkit-dash-alerts'><tr><td><i>none firing</i></td></tr></table>"
+        )
+    head = "".join(f"<th style='text-align:left;padding:1px 6px'>{h}</th>"
+                   for h in ("alert", "node", "severity", "other labels"))  # fmt: skip
+    body = "".join(
+        "<tr>" + "".join(f"<td style='padding:1px 6px'>{e(r[c])}</td>"
+                         for c in ("alert", "node", "severity", "labels")) + "</tr>"
+        for r in data.rows
+    )  # fmt: skip
+    return (
+        title + "<div style='max-height:215px;overflow-y:auto'><table class='labkit-dash-alerts' "
+        f"style='font-size:12px'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
+
+
+class Dashboard:
+    def __init__(
+        self,
+        lab: Lab | None = None,
+        refresh_seconds: float = 1.0,
+        auto_refresh: bool = True,
+        range_label: str = "5 min",
+    ) -> None:
+        import ipywidgets as w
+
+        if lab is None:
+            from labkit.lab import Lab
+
+            with contextlib.suppress(LabkitError):
+                lab = Lab.connect()
+        self.lab = lab
+        self.refresh_seconds = refresh_seconds
+        self.feed = Feed(lab.prometheus_url) if lab is not None else None
+        ids = [str(i) for i in (lab.fleet.urls if lab is not None and lab._fleet else [])]
+        self.nodes = w.SelectMultiple(options=["all", *ids], value=["all"], rows=3,
+                                      description="nodes", layout={"width": "220px"})  # fmt: skip
+        self.range = w.ToggleButtons(options=list(RANGES_SECONDS), value=range_label,
+                                     description="range",
+                                     style={"button_width": "70px"})  # fmt: skip
+        self.status = w.HTML()
+        self.status.add_class("labkit-dash-status")
+        self.views: list[tuple[Panel, Any]] = []
+        rows = []
+        for title, row_panels in ROWS:
+            cells = []
+            for p in row_panels:
+                if p.kind == "timeseries":
+                    view: Any = _TimeseriesView(p)
+                    inner = view.box
+                else:
+                    view = w.HTML()
+                    inner = view
+                box = w.Box([inner], layout={"width": f"{p.width / 24 * 100:.2f}%",
+                                             "padding": "2px", "min_height": "90px"})  # fmt: skip
+                box.add_class("labkit-dash-panel")
+                cells.append(box)
+                self.views.append((p, view))
+            header = w.HTML(f"<h3 style='margin:8px 0 2px'>{html.escape(title)}</h3>")
+            row = w.VBox([header, w.HBox(cells, layout={"width": "100%"})])
+            row.add_class("labkit-dash-row")
+            rows.append(row)
+        top = w.HBox([self.nodes, self.range, self.status],
+                     layout={"align_items": "center", "gap": "16px"})  # fmt: skip
+        self.heartbeat = heartbeat_widget()
+        self.last_beat = time.monotonic()  # a page gets PAUSE_AFTER_SECONDS to show itself
+        self.heartbeat.observe(self._beat, names="beat")
+        self.widget = w.VBox([top, *rows, self.heartbeat], layout={"width": "100%"})
+        self.widget.add_class("labkit-dashboard")
+        self.nodes.observe(lambda _: self._changed(), names="value")
+        self.range.observe(lambda _: self._changed(), names="value")
+        self.last: Snapshot | None = None
+        self._task: asyncio.Task[None] | None = None
+        if auto_refresh:
+            self.start()
+        else:
+            self.refresh()
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def _want(self) -> tuple[list[int] | None, int] | str:
+        try:
+            return choose_nodes(self.nodes.value), RANGES_SECONDS[self.range.value]
+        except (LabkitError, ValueError) as exc:
+            return str(exc)
+
+    def fetch(self) -> Snapshot | str:
+        """The next snapshot, or the sentence that says why there is none (off the loop)."""
+        if self.feed is None:
+            return "No lab is running. Start it with `make lab` (or `labkit up`), then rerun."
+        want = self._want()
+        if isinstance(want, str):
+            return want
+        return self.feed.fetch(*want)
+
+    def apply(self, snap: Snapshot | str) -> None:
+        """Draw a snapshot (on the kernel's loop); never raises."""
+        try:
+            self._apply(snap)
+        except Exception as exc:
+            self._say(f"the dashboard could not draw this refresh: {exc!r}", problem=True)
+
+    def _say(self, text: str, problem: bool = False) -> None:
+        colour_ = "#b00020" if problem else "#555"
+        self.status.value = f"<span style='color:{colour_}'>{html.escape(text)}</span>"
+
+    def _apply(self, snap: Snapshot | str) -> None:
+        if isinstance(snap, str):
+            self._say(snap, problem=True)
+            return
+        self.last = snap
+        if snap.error:
+            self._say(snap.error, problem=True)
+        else:
+            when = time.strftime("%H:%M:%S", time.gmtime(snap.at))
+            self._say(f"updated {when} UTC · step {snap.step_seconds} s · "
+                      f"refresh took {snap.took_seconds * 1000:.0f} ms")  # fmt: skip
+        for (p, view), data in zip(self.views, snap.panels, strict=True):
+            if isinstance(view, _TimeseriesView):
+                view.update(data, snap.faults, snap)
+            elif p.kind == "table":
+                view.value = _alerts_html(data)
+            else:
+                view.value = _stat_html(data)
+
+    def refresh(self) -> Snapshot | str:
+        snap = self.fetch()
+        self.apply(snap)
+        return snap
+
+    def _changed(self) -> None:
+        if self._task is None:  # no loop running: draw now
+            self.refresh()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _beat(self, _: Any = None) -> None:
+        self.last_beat = time.monotonic()
+
+    @property
+    def watched(self) -> bool:
+        """Has a page shown the dashboard lately? (No page: no queries.)"""
+        return time.monotonic() - self.last_beat < PAUSE_AFTER_SECONDS
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = time.monotonic()
+            if not self.watched:
+                await asyncio.sleep(self.refresh_seconds)
+                continue
+            try:
+                snap = await loop.run_in_executor(None, self.fetch)
+            except Exception as exc:
+                snap = f"the dashboard could not refresh: {exc!r}"
+            self.apply(snap)
+            await asyncio.sleep(max(0.05, self.refresh_seconds - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        """Refresh every `refresh_seconds` on the running loop (in Jupyter); no loop: once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                loop = asyncio.get_event_loop()
+            except RuntimeError:
+                self.refresh()
+                return
+            if not loop.is_running():
+                self.refresh()
+                return
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._loop())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def header(which: str = "dashboard") -> Any:
+    """The page's top line: what it is and the lab's other addresses (or why there is none)."""
+    import ipywidgets as w
+
+    from labkit.lab import Lab
+
+    try:
+        lab = Lab.connect()
+    except LabkitError as exc:
+        return w.HTML(f"<div style='color:#b00020'>{html.escape(str(exc))}</div>")
+    links = [(name, url) for name, url in lab.links().items() if name != which]
+    items = " · ".join(
+        f"<a href='{html.escape(url)}' target='_blank'>{html.escape(name)}</a>"
+        for name, url in links
+    )
+    return w.HTML(f"<div class='labkit-dash-links' style='color:#555'>The lab: {items}</div>")
