@@ -551,19 +551,25 @@ def _scrape_targets(prometheus_url: str) -> list[dict[str, Any]] | None:
         data = get_json(f"{prometheus_url}/api/v1/targets?state=active")["data"]
     except (OSError, ValueError):
         return None
-    return [
+    targets = [
         {"job": t["labels"].get("job", ""), "node": t["labels"].get("node"),
          "instance": t["labels"].get("instance", ""), "health": t["health"],
          "last_error": t["lastError"]}
         for t in data["activeTargets"]
     ]  # fmt: skip
 
+    def order(t: dict[str, Any]) -> tuple[str, int, str]:
+        node = str(t["node"] or "")
+        return t["job"], int(node) if node.isdigit() else 0, t["instance"]
+
+    return sorted(targets, key=order)
+
 
 def _components(settings: Settings, out: TextIO) -> dict[str, str] | None:
     """Print the lab's processes and addresses; return Prometheus' scrape health per node id
     (None when no lab is up, {} when Prometheus does not answer)."""
     from labkit.addresses import address_lines
-    from labkit.stack import NODE_JOB, LabPaths, classic_ui, status_rows
+    from labkit.stack import META_JOBS, NODE_JOB, LabPaths, classic_ui, status_rows
 
     config, rows = status_rows(settings)
     if config is None:
@@ -581,9 +587,10 @@ def _components(settings: Settings, out: TextIO) -> dict[str, str] | None:
     for line in address_lines(config, classic):
         print(line, file=out)
     if targets:
-        meta = [t for t in targets if t["job"] != NODE_JOB]
-        print("  Prometheus also scrapes: "
-              + ", ".join(f"{t['job']} {t['health']}" for t in meta), file=out)  # fmt: skip
+        health = {t["job"]: t["health"] for t in targets if t["job"] in META_JOBS}
+        print("  also scraped   " + ", ".join(f"{job} ({health.get(job, 'not a target')})"
+                                          for job in META_JOBS)
+              + "   (meta-monitoring)", file=out)  # fmt: skip
     print(file=out)
     return {
         str(t["node"] or ""): t["health"] + (f" ({t['last_error']})" if t["last_error"] else "")
