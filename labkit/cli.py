@@ -4,7 +4,7 @@
     labkit node    --id 3 [--port 8000] [--host 127.0.0.1] [--seed 0]
     labkit inject  --node 3|all --failure MODE [--duration 30]
     labkit recover --node 3|all [--failure MODE]
-    labkit status  [--node 3|all]
+    labkit status  [--node 3|all] [--json]
     labkit up      [--nodes 12] [--seed 0] [--base-port 8001] [--prometheus-port 9090] ...
     labkit down
 
@@ -154,8 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mode to end (default: all of them)",
     )
 
-    status = sub.add_parser("status", help="the lab's components, targets and nodes")
+    status = sub.add_parser("status", help="the lab's components, addresses, targets and nodes")
     status.add_argument("--node", default="all", help=target_help + " (all)")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print the running lab's addresses and components' state as JSON, for scripts "
+        "(exit 1 and a message on stderr when no lab is running)",
+    )
 
     up = sub.add_parser(
         "up",
@@ -536,10 +542,34 @@ def _print_table(rows: list[tuple[str, ...]], out: TextIO) -> None:
         print("  ".join([*cells, r[-1]]).rstrip(), file=out)
 
 
+def _scrape_targets(prometheus_url: str) -> list[dict[str, Any]] | None:
+    """Prometheus' active targets (job, node, instance, health, last error); None when it does
+    not answer."""
+    from labkit.stack import get_json
+
+    try:
+        data = get_json(f"{prometheus_url}/api/v1/targets?state=active")["data"]
+    except (OSError, ValueError):
+        return None
+    targets = [
+        {"job": t["labels"].get("job", ""), "node": t["labels"].get("node"),
+         "instance": t["labels"].get("instance", ""), "health": t["health"],
+         "last_error": t["lastError"]}
+        for t in data["activeTargets"]
+    ]  # fmt: skip
+
+    def order(t: dict[str, Any]) -> tuple[str, int, str]:
+        node = str(t["node"] or "")
+        return t["job"], int(node) if node.isdigit() else 0, t["instance"]
+
+    return sorted(targets, key=order)
+
+
 def _components(settings: Settings, out: TextIO) -> dict[str, str] | None:
-    """Print the lab's processes; return Prometheus' scrape health per node id (None when no
-    lab is up, {} when Prometheus does not answer)."""
-    from labkit.stack import get_json, status_rows
+    """Print the lab's processes and addresses; return Prometheus' scrape health per node id
+    (None when no lab is up, {} when Prometheus does not answer)."""
+    from labkit.addresses import address_lines
+    from labkit.stack import META_JOBS, NODE_JOB, LabPaths, classic_ui, status_rows
 
     config, rows = status_rows(settings)
     if config is None:
@@ -552,19 +582,51 @@ def _components(settings: Settings, out: TextIO) -> dict[str, str] | None:
         out,
     )
     print(file=out)
-    try:
-        data = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")["data"]
-    except (OSError, ValueError):
-        return {}
+    targets = _scrape_targets(config.prometheus_url)
+    classic = classic_ui(config, LabPaths(settings.state_dir))
+    for line in address_lines(config, classic):
+        print(line, file=out)
+    if targets:
+        health = {t["job"]: t["health"] for t in targets if t["job"] in META_JOBS}
+        print("  also scraped   " + ", ".join(f"{job} ({health.get(job, 'not a target')})"
+                                          for job in META_JOBS)
+              + "   (meta-monitoring)", file=out)  # fmt: skip
+    print(file=out)
     return {
-        t["labels"].get("node", ""): t["health"]
-        + (f" ({t['lastError']})" if t["lastError"] else "")
-        for t in data["activeTargets"]
-        if t["labels"].get("job") == "edge-nodes"
+        str(t["node"] or ""): t["health"] + (f" ({t['last_error']})" if t["last_error"] else "")
+        for t in targets or []
+        if t["job"] == NODE_JOB
     }
 
 
+def _status_json(settings: Settings, out: TextIO) -> int:
+    """The running lab's addresses and state as one JSON document; exit 1 with a sentence on
+    stderr (and nothing on stdout) when no lab runs."""
+    import json
+
+    from labkit.addresses import status_document
+    from labkit.stack import LabPaths, classic_ui, status_rows
+
+    config, rows = status_rows(settings)
+    if config is None or not any(r["pid"] for r in rows):
+        print(f"labkit status: no lab is running from {settings.state_dir}. "
+              "Start one with `labkit up`.", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    classic = classic_ui(config, LabPaths(settings.state_dir))
+    doc = status_document(config, classic, rows, _scrape_targets(config.prometheus_url))
+    doc["state_dir"] = str(settings.state_dir)
+    print(json.dumps(doc, indent=1), file=out)
+    down = [r["component"] for r in rows if r["state"] != "running"]
+    if down:
+        print(f"labkit status: {', '.join(down)} not running or not answering; `labkit down` "
+              "then `labkit up` starts the lab clean", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.json:
+        return _status_json(settings, out)
     scrapes = _components(settings, out)
     client = _client(settings)
     ids = client.node_ids(args.node)

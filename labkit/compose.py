@@ -1,7 +1,8 @@
 """The compose stack's generated files, so target addresses are never copied by hand.
 
     prometheus/targets/nodes.json          node-1:8000 ... node-12:8000, each labelled node=i
-    prometheus/targets/alertmanagers.json  alertmanager:9093
+    prometheus/targets/alertmanagers.json  alertmanager:9093 (alerts go there; job alertmanager)
+    prometheus/targets/prometheus.json     prometheus:9090 (job prometheus: it scrapes itself)
     alertmanager/alertmanager.compose.yml  alertmanager.yml with the webhooks at the receiver
                                            that runs beside JupyterLab (jupyter:9095)
     grafana/provisioning/dashboards/telemetry.json   the dashboard (labkit.dashboard)
@@ -44,15 +45,16 @@ def files() -> dict[str, str]:
         "# edit alertmanager.yml and regenerate. The receiver runs beside JupyterLab.\n"
     )
     return {
-        "prometheus/targets/nodes.json": json.dumps(targets, indent=1) + "\n",
-        "prometheus/targets/alertmanagers.json": json.dumps(
-            [{"targets": ["alertmanager:9093"]}], indent=1
-        )
-        + "\n",
+        "prometheus/targets/nodes.json": _json(targets),
+        "prometheus/targets/alertmanagers.json": _json([{"targets": ["alertmanager:9093"]}]),
+        "prometheus/targets/prometheus.json": _json([{"targets": ["prometheus:9090"]}]),
         "alertmanager/alertmanager.compose.yml": header + yaml.safe_dump(am, sort_keys=False),
-        "grafana/provisioning/dashboards/telemetry.json": json.dumps(dashboard.build(), indent=1)
-        + "\n",
+        "grafana/provisioning/dashboards/telemetry.json": _json(dashboard.build()),
     }
+
+
+def _json(data: object) -> str:
+    return json.dumps(data, indent=1) + "\n"
 
 
 def write(root: Path) -> list[str]:

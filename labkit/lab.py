@@ -5,6 +5,8 @@ lab.inject(3, "cpu_spike", 30)
 lab.prometheus_alerts()         # as Prometheus sees them
 lab.alertmanager_alerts()       # as Alertmanager holds them
 lab.notifications()             # as the receiver got them
+lab.urls                        # where to look: dashboard, Prometheus' pages, Alertmanager, ...
+lab.prometheus_page("alerts")   # a page of Prometheus' UI that exists (classic or new)
 lab.stop()
 
 lab = Lab.open("runs/one-of-each")  # a recorded history (labkit history / labkit archive):
@@ -23,30 +25,49 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
 from labkit.errors import LabkitError
 from labkit.history import HistoryInfo
 from labkit.settings import Settings
-from labkit.stack import LabConfig, LabNotRunning, LabPaths, down, load_config, read_pid, up
+from labkit.stack import (
+    NODE_JOB,
+    LabConfig,
+    LabNotRunning,
+    LabPaths,
+    down,
+    load_config,
+    read_pid,
+    recorded_classic_ui,
+    up,
+)
 
 Nodes = int | str | list[int]
 
 
 @dataclass(frozen=True)
 class Endpoints:
+    """Base URLs (no trailing slash), but `dashboard`: the dashboard page to open, "" when
+    there is none (a replay)."""
+
     prometheus: str
     alertmanager: str
     receiver: str
     nodes: dict[int, str]
+    dashboard: str = ""
 
     @classmethod
     def of(cls, config: LabConfig) -> Endpoints:
         layout = config.layout()
         nodes = {i: layout.url(i) for i in layout.ports}
-        return cls(config.prometheus_url, config.alertmanager_url, config.receiver_url, nodes)
+        return cls(config.prometheus_url, config.alertmanager_url, config.receiver_url, nodes,
+                   config.dashboard_page)  # fmt: skip
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints | None:
+        """LABKIT_PROMETHEUS_URL (required), LABKIT_ALERTMANAGER_URL, LABKIT_RECEIVER_URL,
+        LABKIT_DASHBOARD_URL, LABKIT_NODES, LABKIT_NODE_URL; each defaults to the embedded
+        lab's default address."""
         if not env.get("LABKIT_PROMETHEUS_URL"):
             return None
         count = int(env.get("LABKIT_NODES", "12"))
@@ -57,6 +78,7 @@ class Endpoints:
             env.get("LABKIT_ALERTMANAGER_URL", "http://127.0.0.1:9093").rstrip("/"),
             env.get("LABKIT_RECEIVER_URL", "http://127.0.0.1:9095").rstrip("/"),
             nodes,
+            env.get("LABKIT_DASHBOARD_URL", LabConfig().dashboard_page),
         )
 
 
@@ -79,6 +101,10 @@ class Lab:
         self._fleet = FleetClient(endpoints.nodes, timeout=timeout) if endpoints.nodes else None
         self.history: HistoryInfo | None = None  # set when this lab is a replayed recording
         self.history_dir: Path | None = None
+        # which UI Prometheus serves: as `labkit up` recorded it, else asked on first use
+        self._classic_ui: bool | None = (
+            recorded_classic_ui(LabPaths(settings.state_dir)) if config is not None else None
+        )
 
     # -- finding or starting a lab ---------------------------------------------------------
 
@@ -166,29 +192,58 @@ class Lab:
     def receiver_url(self) -> str:
         return self.endpoints.receiver
 
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard page (labkit's dashboard and Alertmanager view; Grafana in compose)."""
+        return self.endpoints.dashboard
+
     def node_url(self, node_id: int) -> str:
         return self.fleet.url(node_id)
 
     @property
+    def prometheus_classic_ui(self) -> bool | None:
+        """True when this lab's Prometheus serves only the classic UI (Debian's package),
+        False for the new UI, None while it cannot be asked (it does not answer)."""
+        if self._classic_ui is None:
+            self._classic_ui = probe_classic_ui(self.prometheus_url, timeout=self.timeout)
+        return self._classic_ui
+
+    def prometheus_page(self, page: str) -> str:
+        """The address of a page of Prometheus' UI ("graph", "alerts", "targets", "rules",
+        ...) that exists on this lab's Prometheus; the new UI's address while it cannot be
+        asked."""
+        return prometheus_page(self.prometheus_url, page, bool(self.prometheus_classic_ui))
+
+    @property
     def urls(self) -> dict[str, str]:
+        """Where to look, for a learner: the dashboard page, Prometheus (its root redirects to
+        its UI) and its alerts and targets pages, Alertmanager's API, the receiver, the nodes."""
+        prometheus = {
+            "prometheus": self.prometheus_url,
+            "prometheus_alerts": self.prometheus_page("alerts"),
+            "prometheus_targets": self.prometheus_page("targets"),
+        }
         if self._fleet is None:
-            return {"prometheus": self.prometheus_url}
+            return prometheus
         ids = list(self.fleet.urls)
         return {
-            "prometheus": self.prometheus_url,
+            "dashboard": self.dashboard_url,
+            **prometheus,
             "alertmanager": self.alertmanager_url,
+            "alertmanager_api": f"{self.alertmanager_url}/api/v2/alerts",
             "receiver": self.receiver_url,
             "nodes": f"{self.node_url(ids[0])} ... {self.node_url(ids[-1])}",
         }
 
     def links(self) -> dict[str, str]:
         """The pages a learner opens in a browser, by name (each one answers 200)."""
-        from labkit.pages import path
-
-        out = {"Prometheus": self.prometheus_url}
+        out = {"Prometheus": self.prometheus_page("graph"),
+               "alerts": self.prometheus_page("alerts"),
+               "targets": self.prometheus_page("targets"),
+               "rules": self.prometheus_page("rules")}  # fmt: skip
         if self.config is not None:
-            out["dashboard"] = path(self.config.dashboard_url, "dashboard")
-            out["alertmanager"] = path(self.config.dashboard_url, "alertmanager")
+            out["dashboard"] = self.config.dashboard_page
+            out["alertmanager"] = self.config.alertmanager_page
         if self.receiver_url:
             out["notifications (JSON)"] = f"{self.receiver_url}/notifications?limit=50"
         return out
@@ -235,14 +290,17 @@ class Lab:
             raise LabkitError(f"{url} answered {status}: {payload}")
         return payload
 
-    def targets(self) -> list[dict[str, Any]]:
-        """Prometheus' scrape targets: node, instance, health, last error."""
+    def targets(self, job: str | None = NODE_JOB) -> list[dict[str, Any]]:
+        """Prometheus' scrape targets of `job` (the nodes by default; None for every job,
+        Prometheus itself and Alertmanager included): node, instance, job, health, last
+        error, last scrape."""
         data = self._get(f"{self.prometheus_url}/api/v1/targets?state=active")["data"]
         return [
             {"node": t["labels"].get("node"), "instance": t["labels"]["instance"],
              "job": t["labels"]["job"], "health": t["health"], "last_error": t["lastError"],
              "last_scrape": t["lastScrape"]}
             for t in data["activeTargets"]
+            if job is None or t["labels"]["job"] == job
         ]  # fmt: skip
 
     def prometheus_alerts(self) -> list[dict[str, Any]]:

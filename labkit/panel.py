@@ -4,6 +4,8 @@ choose_nodes(["2", "5"], lab)         -> [2, 5]          (InvalidInput on a bad 
 inject(lab, [2], "cpu_spike", 30)     -> Injection
 collect(lab, injection)               -> PanelState      (never raises: errors are text)
 render(state)                         -> HTML
+alert_details(labels)                 -> "SLO node-availability, page"  (what tells alike
+                                         named alerts apart; "" for the seed's alerts)
 """
 
 from __future__ import annotations
@@ -41,6 +43,21 @@ def epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
+def alert_details(labels: dict[str, str]) -> str:
+    """What tells this alert apart from others of its name, in the lessons' words:
+    "SLO node-availability, page"; "" for an alert whose name is enough (the seed's).
+
+    Every SLO in slo/*.yml has two burn-rate alerts of one name, a page (fast burn, short
+    windows) and a ticket (slow burn, long windows): the generated rules label them
+    `sloth_severity` ("page", "ticket") and `sloth_slo` (the SLO)."""
+    parts = []
+    if labels.get("sloth_slo"):
+        parts.append(f"SLO {labels['sloth_slo']}")
+    if labels.get("sloth_severity"):
+        parts.append(labels["sloth_severity"])
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True)
 class Injection:
     failure: str
@@ -58,6 +75,7 @@ class PanelState:
     detection: dict[int, float | None] = field(default_factory=dict)
     injection: Injection | None = None
     error: str | None = None
+    links: dict[str, str] = field(default_factory=dict)  # title -> address, shown under the table
 
 
 def choose_nodes(choice: tuple[str, ...] | list[str], lab: Lab) -> list[int]:
@@ -103,6 +121,8 @@ def collect(
         )
         return state
     now = time.time() if now is None else now
+    state.links = {"Prometheus' alerts": lab.prometheus_page("alerts"),
+                   "dashboard and Alertmanager view": lab.dashboard_url}  # fmt: skip
     try:
         state.nodes = lab.status()
         prom = lab.prometheus_alerts()
@@ -119,10 +139,12 @@ def collect(
             labels = alert["labels"]
             state.alerts.append({
                 "alertname": labels["alertname"], "node": labels.get("node", ""),
-                "severity": labels.get("severity", ""), "seen_by": source,
-                "age_seconds": max(0.0, now - epoch(alert[since])),
+                "details": alert_details(labels), "severity": labels.get("severity", ""),
+                "seen_by": source, "age_seconds": max(0.0, now - epoch(alert[since])),
             })  # fmt: skip
-    state.alerts.sort(key=lambda a: (a["alertname"], int(a["node"] or 0), a["seen_by"]))
+    state.alerts.sort(
+        key=lambda a: (a["alertname"], int(a["node"] or 0), a["details"], a["seen_by"])
+    )
     if injection is not None:
         state.detection = detection_times(injection, prom)
     return state
@@ -167,10 +189,14 @@ def render(state: PanelState) -> str:
             "<h4>Nodes</h4>" + _table("labkit-nodes", ["node", "health", "active faults"], rows)
         )
     if not state.error:
-        rows = [[e(a["alertname"]), e(str(a["node"])), e(a["severity"]), "firing", e(a["seen_by"]),
-                 f"{a['age_seconds']:.0f} s"] for a in state.alerts]  # fmt: skip
-        alerts = _table(
-            "labkit-alerts", ["alert", "node", "severity", "state", "seen by", "age"], rows
-        )
+        rows = [[e(a["alertname"]), e(str(a["node"])), e(a.get("details", "")), e(a["severity"]),
+                 "firing", e(a["seen_by"]), f"{a['age_seconds']:.0f} s"]
+                for a in state.alerts]  # fmt: skip
+        head = ["alert", "node", "details", "severity", "state", "seen by", "age"]
+        alerts = _table("labkit-alerts", head, rows)
         parts.append("<h4>Firing alerts</h4>" + (alerts if rows else "<i>none</i>"))
+    links = [f"<a href='{e(url)}' target='_blank'>{e(title)}</a>"
+             for title, url in state.links.items() if url]  # fmt: skip
+    if links:
+        parts.append("<div class='labkit-links'>See also: " + " · ".join(links) + "</div>")
     return "<div class='labkit-panel'>" + "".join(parts) + "</div>"

@@ -35,7 +35,7 @@ SYMPTOMS: dict[str, str] = {
     "errors above 5%": "node_error_rate > 0.05",
     "p95 latency above 1 s": "histogram_quantile(0.95, sum by (node, le) "
     "(rate(node_request_latency_seconds_bucket[1m]))) > 1",
-    "not answering scrapes": "up == 0",
+    "not answering scrapes": 'up{job="edge-nodes"} == 0',  # not Prometheus' own jobs
 }
 
 

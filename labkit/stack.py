@@ -2,10 +2,12 @@
 run as local processes with their state under `.lab/`.
 
     .lab/lab.json                      the running lab's configuration (ports, nodes, seed)
+                                       and which web UI its Prometheus serves
     .lab/run/<component>.pid           one per process, checked against /proc before use
     .lab/logs/<component>.log          each process's output
     .lab/prometheus/prometheus.yml     rendered from prometheus/prometheus.yml
-    .lab/prometheus/targets/*.json     generated targets (file-based discovery)
+    .lab/prometheus/targets/*.json     generated targets (file-based discovery): the nodes,
+                                       Prometheus itself and Alertmanager (meta-monitoring)
     .lab/prometheus/data/              the TSDB
     .lab/alertmanager/alertmanager.yml rendered from alertmanager/alertmanager.yml
     .lab/alertmanager/data/            silences and notification log
@@ -31,11 +33,15 @@ from typing import Any, TextIO
 
 import yaml
 
+from labkit import rulefiles
+from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
 from labkit.errors import InvalidInput, LabkitError, PortInUse
 from labkit.fleet import FleetLayout, check_fleet_size, port_owner
 from labkit.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent  # the repo: prometheus/, alertmanager/
+NODE_JOB = "edge-nodes"  # the scrape job of the nodes; alert rules and dashboards select it
+META_JOBS = ("prometheus", "alertmanager")  # Prometheus scrapes itself and Alertmanager too
 
 
 class LabNotRunning(LabkitError):
@@ -100,7 +106,21 @@ class LabConfig:
 
     @property
     def dashboard_url(self) -> str:
+        """The Voilà server's root; the pages are `dashboard_page`, `alertmanager_page`."""
         return self.url(self.dashboard_port)
+
+    @property
+    def dashboard_page(self) -> str:
+        from labkit.pages import path
+
+        return path(self.dashboard_url, "dashboard")
+
+    @property
+    def alertmanager_page(self) -> str:
+        """labkit's Alertmanager view (Debian's Alertmanager has no web UI of its own)."""
+        from labkit.pages import path
+
+        return path(self.dashboard_url, "alertmanager")
 
     def layout(self) -> FleetLayout:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
@@ -205,9 +225,13 @@ def render_prometheus(config: LabConfig, paths: LabPaths, source: Path = PROJECT
         for sd in job.get("file_sd_configs", []):
             absolute(sd)
     _write_json(targets / "nodes.json", node_targets(config))
+    # Alertmanager: where Prometheus sends alerts, and the `alertmanager` job's target
     _write_json(
         targets / "alertmanagers.json",
         [{"targets": [f"{config.host}:{config.alertmanager_port}"]}],
+    )
+    _write_json(
+        targets / "prometheus.json", [{"targets": [f"{config.host}:{config.prometheus_port}"]}]
     )
     out = paths.prometheus / "prometheus.yml"
     out.write_text("# Rendered by labkit from prometheus/prometheus.yml: edit that one.\n"
@@ -420,6 +444,22 @@ def load_config(paths: LabPaths) -> LabConfig | None:
 NAMES = ("receiver", "alertmanager", "fleet", "prometheus", "dashboard")  # start order
 
 
+def recorded_classic_ui(paths: LabPaths) -> bool | None:
+    """Whether the lab's Prometheus serves only the classic UI, as `labkit up` found out;
+    None when lab.json does not say (no lab, or one started by an older labkit)."""
+    try:
+        value = json.loads(paths.lab_json.read_text()).get("prometheus_classic_ui")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, bool) else None
+
+
+def classic_ui(config: LabConfig, paths: LabPaths) -> bool | None:
+    """As recorded in lab.json, else asked of the running Prometheus."""
+    recorded = recorded_classic_ui(paths)
+    return recorded if recorded is not None else probe_classic_ui(config.prometheus_url)
+
+
 def running(paths: LabPaths) -> dict[str, int | None]:
     return {c: read_pid(paths, c) for c in NAMES}
 
@@ -440,7 +480,7 @@ def up(
                 f"run `labkit down` first to start it with {config.nodes} nodes"
             )
         progress.line(f"labkit up: the lab is already running from {paths.state}")
-        _print_urls(config, progress)
+        _print_urls(config, classic_ui(config, paths), progress)
         return 0.0
     if any(pids.values()):  # half a lab (something crashed): start clean
         progress.line("labkit up: part of the lab is running; stopping it to start clean")
@@ -474,25 +514,24 @@ def up(
         for comp in todo:
             wait_ready(comp, paths, deadline)
             progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
-        _wait_targets(config, paths, deadline, progress)
+        classic = probe_classic_ui(config.prometheus_url)  # once: Prometheus is ready
+        _wait_targets(config, paths, deadline, progress, classic)
     except BaseException:
         for comp in reversed(started):
             stop_component(comp.name, paths)
         raise
-    paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time()}))
+    paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time(),
+                                          "prometheus_classic_ui": classic}))  # fmt: skip
     ready = progress.elapsed
     progress.line(f"labkit up: ready in {ready:.1f} s")
-    _print_urls(config, progress)
+    _print_urls(config, classic, progress)
     return ready
 
 
-def _print_urls(config: LabConfig, progress: Progress) -> None:
-    last = config.base_port + config.nodes - 1
-    progress.line(f"  Prometheus     {config.prometheus_url}")
-    progress.line(f"  Alertmanager   {config.alertmanager_url}")
-    progress.line(f"  receiver       {config.receiver_url}/notifications")
-    progress.line(f"  nodes          {config.url(config.base_port)}/metrics ... :{last}")
-    progress.line("  stop with `labkit down`; see it with `labkit status`")
+def _print_urls(config: LabConfig, classic: bool | None, progress: Progress) -> None:
+    for line in address_lines(config, classic):
+        progress.line(line)
+    progress.line("  stop with `labkit down`; see it with `labkit status` (`--json` for scripts)")
 
 
 def spawn(comp: Component, paths: LabPaths) -> None:
@@ -528,37 +567,60 @@ def wait_ready(comp: Component, paths: LabPaths, deadline: float) -> None:
         time.sleep(0.05)
 
 
-def _wait_targets(config: LabConfig, paths: LabPaths, deadline: float, progress: Progress) -> None:
-    """Until Prometheus scrapes every node successfully and has loaded the rules."""
-    shown = -1
+def _wait_targets(
+    config: LabConfig, paths: LabPaths, deadline: float, progress: Progress, classic: bool | None
+) -> None:
+    """Until Prometheus scrapes every node, itself and Alertmanager successfully, and has
+    loaded every rule of the rule files its rendered config names."""
+    counts = rulefiles.count(rulefiles.rule_files(paths.prometheus / "prometheus.yml"))
+    wanted = sum(c.rules for c in counts)
+    shown_targets: tuple[int, dict[str, str]] | None = None
+    shown_rules: int | None = None
     while True:
-        up_count, rules = _targets_and_rules(config)
-        if up_count != shown:
-            progress.line(f"  targets       {up_count}/{config.nodes} up, {rules} rules loaded")
-            shown = up_count
-        if up_count == config.nodes and rules >= 7:
+        nodes_up, meta, loaded = _targets_and_rules(config)
+        meta_words = ", ".join(
+            f"{job} {meta[job] if meta.get(job) in ('up', 'down') else 'not scraped yet'}"
+            for job in META_JOBS
+        )
+        if (nodes_up, meta) != shown_targets:
+            progress.line(f"  targets       {nodes_up}/{config.nodes} nodes up; {meta_words}")
+            shown_targets = (nodes_up, meta)
+        if loaded != shown_rules:
+            loading = f"{loaded} of {wanted}" if loaded != wanted else rulefiles.describe(counts)
+            progress.line(f"  rules         {loading} loaded")
+            shown_rules = loaded
+        if (
+            nodes_up == config.nodes
+            and loaded == wanted
+            and all(meta.get(job) == "up" for job in META_JOBS)
+        ):
             return
         if time.monotonic() > deadline:
+            where = (
+                prometheus_page(config.prometheus_url, "targets", classic)
+                if classic is not None
+                else config.prometheus_url
+            )
             raise StartTimeout(
-                f"Prometheus sees {up_count} of {config.nodes} nodes up and {rules} rules. "
-                f"See {config.prometheus_url}/targets; its log says:\n"
+                f"Prometheus sees {nodes_up} of {config.nodes} nodes up ({meta_words}) and "
+                f"has loaded {loaded} of the {wanted} rules of its rule files "
+                f"({rulefiles.describe(counts)}). See {where}; its log says:\n"
                 + tail(paths.log("prometheus"))
             )
         time.sleep(0.1)
 
 
-def _targets_and_rules(config: LabConfig) -> tuple[int, int]:
+def _targets_and_rules(config: LabConfig) -> tuple[int, dict[str, str], int]:
+    """Nodes scraped successfully, the health of the meta-monitoring jobs, rules loaded."""
     try:
         targets = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")
-        rules = get_json(f"{config.prometheus_url}/api/v1/rules?type=alert")
+        rules = get_json(f"{config.prometheus_url}/api/v1/rules")
     except (OSError, ValueError):
-        return 0, 0
-    up_count = sum(
-        1
-        for t in targets["data"]["activeTargets"]
-        if t["labels"].get("job") == "edge-nodes" and t["health"] == "up"
-    )
-    return up_count, sum(len(g["rules"]) for g in rules["data"]["groups"])
+        return 0, {}, 0
+    active = targets["data"]["activeTargets"]
+    nodes_up = sum(1 for t in active if t["labels"].get("job") == NODE_JOB and t["health"] == "up")
+    meta = {t["labels"]["job"]: t["health"] for t in active if t["labels"].get("job") in META_JOBS}
+    return nodes_up, meta, sum(len(g["rules"]) for g in rules["data"]["groups"])
 
 
 def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:

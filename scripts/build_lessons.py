@@ -109,8 +109,8 @@ print(timeline.to_string(index=False))""",
 - **Minute 10**: every node's p95 latency goes above 1 s at once. A fleet-wide symptom points at
   something shared (a dependency, the network), not at one node.
 - **Minute 12-13**: node 7's memory climbs past 85 %, and nodes 2 and 9 start failing requests.
-- **Minute 40**: node 4 stops answering scrapes (`up == 0`) for three minutes; a few minutes
-  later its CPU is pinned above 90 %.
+- **Minute 40**: node 4 stops answering scrapes (`up{job="edge-nodes"} == 0`) for three
+  minutes; a few minutes later its CPU is pinned above 90 %.
 
 Two things to keep in mind when you read backfilled data:
 

@@ -151,9 +151,11 @@ def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                        alertmanager_port=base + 7, receiver_port=base + 8,
                        dashboard_port=base + 9)  # fmt: skip
     settings = Settings(tmp_path_factory.mktemp("shared-lab"))
-    sink = open(os.devnull, "w")  # noqa: SIM115
+    # what `labkit up` printed, for the tests of its address lines: <state>/up.txt
+    sink = (settings.state_dir / "up.txt").open("w")
     try:
         up(config, settings, out=sink)
+        sink.flush()
         yield Lab(config, settings)
     finally:
         down(settings, out=sink)

@@ -68,6 +68,10 @@ def test_compose_targets_match_the_node_services(spec: dict[str, Any]) -> None:
     assert by_target == expected
     ams = json.loads((REPO / "prometheus/targets/alertmanagers.json").read_text())
     assert ams == [{"targets": ["alertmanager:9093"]}] and "alertmanager" in spec["services"]
+    # meta-monitoring: Prometheus scrapes itself by its service name and port
+    own = json.loads((REPO / "prometheus/targets/prometheus.json").read_text())
+    assert own == [{"targets": ["prometheus:9090"]}] and "prometheus" in spec["services"]
+    assert "127.0.0.1:9090:9090" in spec["services"]["prometheus"]["ports"][0]
 
 
 def test_generated_files_are_up_to_date() -> None:
@@ -165,6 +169,10 @@ def test_jupyterlab_is_pointed_at_the_compose_services(spec: dict[str, Any]) -> 
 
     endpoints = Endpoints.from_env(env)
     assert endpoints is not None and endpoints.nodes[12] == "http://node-12:8000"
+    # the dashboard as the learner's browser sees it: Grafana's published port, this dashboard
+    uid = json.loads((REPO / "grafana/provisioning/dashboards/telemetry.json").read_text())["uid"]
+    assert endpoints.dashboard == f"http://127.0.0.1:3000/d/{uid}"
+    assert "127.0.0.1:3000:3000" in spec["services"]["grafana"]["ports"]
 
 
 def test_our_containers_do_not_run_as_root() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.stack import LabConfig, LabPaths, render_alertmanager, render_prometheus
+from labkit import rulefiles
+from labkit.stack import (
+    LabConfig,
+    LabPaths,
+    render_alertmanager,
+    render_prometheus,
+    render_slo_rules,
+)
 from tests.conftest import REPO
 
 SEED_ALERTS = {
@@ -96,6 +104,57 @@ def test_rendered_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     ]
     ams = json.loads((tmp_path / "prometheus/targets/alertmanagers.json").read_text())
     assert ams == [{"targets": ["127.0.0.1:9093"]}]
+    own = json.loads((tmp_path / "prometheus/targets/prometheus.json").read_text())
+    assert own == [{"targets": ["127.0.0.1:19090"]}]
+
+
+def test_prometheus_scrapes_itself_and_alertmanager_from_generated_files(tmp_path: Path) -> None:
+    """Meta-monitoring: jobs `prometheus` and `alertmanager`, targets from file discovery
+    (Alertmanager's is the file alerts are sent through), in the shared and rendered configs."""
+    for doc in (
+        yaml.safe_load((REPO / "prometheus/prometheus.yml").read_text()),
+        yaml.safe_load(render_prometheus(LabConfig(), LabPaths(tmp_path)).read_text()),
+    ):
+        jobs = {j["job_name"]: j["file_sd_configs"][0]["files"][0] for j in doc["scrape_configs"]}
+        assert set(jobs) == {"edge-nodes", "prometheus", "alertmanager"}
+        assert jobs["prometheus"].endswith("targets/prometheus.json")
+        sent_to = doc["alerting"]["alertmanagers"][0]["file_sd_configs"][0]["files"][0]
+        assert jobs["alertmanager"] == sent_to
+
+
+def test_rendered_config_with_the_slo_rules_passes_promtool_and_counts_agree(
+    tmp_path: Path,
+) -> None:
+    """What `labkit up` says it loaded is what promtool finds in the same files."""
+    config = LabConfig(nodes=3, base_port=18001)
+    paths = LabPaths(tmp_path)
+    rendered = render_prometheus(config, paths)
+    render_slo_rules(config, paths)
+    r = run(tool("promtool"), "check", "config", str(rendered))
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = sum(int(n) for n in re.findall(r"SUCCESS: (\d+) rules found", r.stdout + r.stderr))
+    counts = rulefiles.count(rulefiles.rule_files(rendered))
+    assert sum(c.rules for c in counts) == found
+    seed, slo = counts
+    assert (seed.kind, seed.alerts, seed.records) == ("seed", 7, 0)
+    assert (slo.kind, slo.alerts) == ("SLO", 8) and slo.records > 0
+    assert rulefiles.describe(counts) == (
+        f"7 seed alerts, 8 SLO burn-rate alerts, {slo.records} SLO recording rules"
+    )
+
+
+@pytest.mark.parametrize(
+    ("counts", "words"),
+    [
+        ([rulefiles.RuleCount("seed", 1, 0)], "1 seed alert"),
+        ([rulefiles.RuleCount("SLO", 2, 1)], "2 SLO burn-rate alerts, 1 SLO recording rule"),
+        ([rulefiles.RuleCount("mine.yml", 3, 2)],
+         "3 alerts from mine.yml, 2 recording rules from mine.yml"),
+        ([], "no rules"),
+    ],
+)  # fmt: skip
+def test_rule_counts_in_words(counts: list[rulefiles.RuleCount], words: str) -> None:
+    assert rulefiles.describe(counts) == words
 
 
 def test_the_shared_prometheus_config_passes_promtool() -> None:

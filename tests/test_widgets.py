@@ -64,6 +64,54 @@ def test_render_escapes_and_shows_the_detection() -> None:
     assert "cpu_spike (12 s left)" in page
 
 
+def slo_alert(severity: str, sloth: str, seen: str) -> dict[str, Any]:
+    """A burn-rate alert as the generated rules label it (.lab/prometheus/rules/slo-edge.yml)."""
+    labels = {"alertname": "NodeAvailabilityBudgetBurn", "node": "4", "severity": severity,
+              "sloth_severity": sloth, "sloth_slo": "node-availability",
+              "sloth_id": "edge-node-availability", "sloth_service": "edge",
+              "category": "availability", "owner": "sre-lab"}  # fmt: skip
+    return {"labels": labels, "state": "firing", "activeAt": seen, "startsAt": seen}
+
+
+class AlertsOnlyLab:
+    """Just what `panel.collect` reads of a Lab: two SLO alerts of one name, both firing."""
+
+    dashboard_url = "http://127.0.0.1:9096/"
+
+    def prometheus_page(self, page: str) -> str:
+        return f"http://127.0.0.1:9090/classic/{page}"
+
+    def status(self) -> list[dict[str, Any]]:
+        return [{"node": 4, "health": "ok", "active": []}]
+
+    def prometheus_alerts(self) -> list[dict[str, Any]]:
+        return [slo_alert("warning", "ticket", "2026-11-26T10:00:00Z"),
+                slo_alert("critical", "page", "2026-11-26T10:00:01Z")]  # fmt: skip
+
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        return self.prometheus_alerts()
+
+
+def test_slo_alerts_of_one_name_are_two_readable_rows() -> None:
+    state = panel.collect(AlertsOnlyLab(), now=panel.epoch("2026-11-26T10:00:10Z"))  # type: ignore[arg-type]
+    prometheus = [a for a in state.alerts if a["seen_by"] == "Prometheus"]
+    assert [(a["alertname"], a["details"], a["severity"]) for a in prometheus] == [
+        ("NodeAvailabilityBudgetBurn", "SLO node-availability, page", "critical"),
+        ("NodeAvailabilityBudgetBurn", "SLO node-availability, ticket", "warning"),
+    ]
+    page = panel.render(state)
+    rows = [r for r in page.split("<tr>") if "NodeAvailabilityBudgetBurn" in r]
+    assert len(rows) == 4 and len(set(rows)) == 4  # Prometheus and Alertmanager, page and ticket
+    assert "<th style='text-align:left;padding:2px 10px'>details</th>" in page
+    # and the panel links to pages that exist on this Prometheus, and to the dashboard page
+    assert "href='http://127.0.0.1:9090/classic/alerts'" in page
+    assert "href='http://127.0.0.1:9096/'" in page
+
+
+def test_the_seeds_alerts_need_no_details() -> None:
+    assert panel.alert_details({"alertname": "HighCPUUsage", "node": "3"}) == ""
+
+
 # -- the widgets without a lab ------------------------------------------------------------------
 
 
