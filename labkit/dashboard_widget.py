@@ -172,17 +172,19 @@ class _TimeseriesView:
             fresh = True
         else:
             fresh = False
-        with self.figure.batch_update():
-            if not fresh:
-                for trace_, (_, x, y) in zip(self.figure.data, lines, strict=True):
-                    trace_.x = x
-                    trace_.y = y
-            end_ms = snap.at * 1000
-            self.figure.layout.xaxis.range = [end_ms - snap.range_seconds * 1000, end_ms]
-            key = (tuple(faults), self.panel.extra.get("threshold"))
-            if key != self.shapes_key:
-                self.figure.layout.shapes = self._shapes(faults)
-                self.shapes_key = key
+        # plotly_restyle/relayout: one message per figure, without re-validating arrays that
+        # are already numbers (a trace-by-trace assignment costs ~10x more in the kernel)
+        if not fresh and lines:
+            self.figure.plotly_restyle(
+                {"x": [x for _, x, _ in lines], "y": [y for _, _, y in lines]},
+                trace_indexes=list(range(len(lines))),
+            )
+        end_ms = snap.at * 1000
+        self.figure.plotly_relayout({"xaxis.range": [end_ms - snap.range_seconds * 1000, end_ms]})
+        key = (tuple(faults), self.panel.extra.get("threshold"))
+        if key != self.shapes_key:
+            self.figure.layout.shapes = self._shapes(faults)
+            self.shapes_key = key
         if not self.figure._view_count:
             # No browser view yet (Voilà connects after the notebook ran): the edits above
             # are messages nobody received. Put the whole figure in the widget's state, which

@@ -44,10 +44,21 @@ def rows(board: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def test_four_rows_in_the_seeds_order_with_their_panels(board: dict[str, Any]) -> None:
+META_ROW = {
+    "Prometheus and Alertmanager": [
+        "Rule evaluation time by group",
+        "Missed rule evaluations",
+        "Notifications sent",
+    ]
+}
+
+
+def test_the_seeds_four_rows_in_order_then_the_row_that_watches_the_watchers(
+    board: dict[str, Any],
+) -> None:
     found = rows(board)
-    assert list(found) == list(SEED_ROWS)
-    assert {r: [p["title"] for p in ps] for r, ps in found.items()} == SEED_ROWS
+    assert list(found) == [*SEED_ROWS, *META_ROW]
+    assert {r: [p["title"] for p in ps] for r, ps in found.items()} == {**SEED_ROWS, **META_ROW}
     assert next(p for p in found["Overview"] if p["title"] == "Platform health")["type"] == "gauge"
 
 
@@ -100,6 +111,33 @@ def faulted_lab(shared_lab: Lab) -> Lab:
         time.sleep(0.2)
     time.sleep(3)  # a few samples for the 30 s rate() windows
     return shared_lab
+
+
+def test_the_node_variable_filters_every_node_query_in_grafana_and_in_the_live_view(
+    board: dict[str, Any],
+) -> None:
+    variable = board["templating"]["list"][0]
+    assert (variable["name"], variable["multi"], variable["includeAll"]) == ("node", True, True)
+    node_queries = [t["expr"] for p in board["panels"] for t in p.get("targets", [])
+                    if "node_" in t["expr"] or "reliability" in t["expr"] or "up{" in t["expr"]]  # fmt: skip
+    assert node_queries and all('node=~"$node"' in q for q in node_queries)
+    assert all("$node" not in q for q in dashboard.queries([3, 11]))
+    assert 'node_cpu_usage_percent{node=~"3|11"}' in dashboard.queries([11, 3])
+    assert 'node_cpu_usage_percent{node=~".+"}' in dashboard.queries()
+
+
+def test_each_threshold_drawn_is_the_threshold_of_its_alert_rule() -> None:
+    rules = {r["alert"]: r["expr"] for g in yaml.safe_load(
+        (REPO / "prometheus/rules/alerts.yml").read_text())["groups"] for r in g["rules"]}  # fmt: skip
+    drawn = {p.title: p.extra["threshold"] for p in dashboard.panels() if "threshold" in p.extra}
+    assert len(drawn) >= 6
+    for title, (value, text) in drawn.items():
+        alert = text.split()[0].rstrip(":")
+        assert alert in rules, (title, text)
+        if alert == "ErrorBudgetBurn":  # drawn as budget consumed: 1 - remaining
+            assert "< 0.5" in rules[alert] and value == 0.5
+        else:
+            assert f" {value:g}" in rules[alert].replace("\n", " "), (title, value, rules[alert])
 
 
 @pytest.mark.live
