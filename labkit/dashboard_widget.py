@@ -287,7 +287,7 @@ class Dashboard:
         self.range = w.ToggleButtons(options=list(RANGES_SECONDS), value=range_label,
                                      description="range",
                                      style={"button_width": "70px"})  # fmt: skip
-        self.status = w.HTML()
+        self.status = w.HTML(layout={"margin": "0 0 0 16px"})
         self.status.add_class("labkit-dash-status")
         self.views: list[tuple[Panel, Any]] = []
         rows = []
@@ -310,7 +310,7 @@ class Dashboard:
             row.add_class("labkit-dash-row")
             rows.append(row)
         top = w.HBox([self.nodes, self.range, self.status],
-                     layout={"align_items": "center", "gap": "16px"})  # fmt: skip
+                     layout={"align_items": "center"})  # fmt: skip
         self.heartbeat = heartbeat_widget()
         self.last_beat = time.monotonic()  # a page gets PAUSE_AFTER_SECONDS to show itself
         self.heartbeat.observe(self._beat, names="beat")

@@ -1,0 +1,216 @@
+"""The live dashboard: its data (labkit.dashboard_view) against a Prometheus that answers from
+a table (a stand-in for the incremental-query and error logic only), then the widget against
+the real embedded lab."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from labkit import dashboard
+from labkit.dashboard_view import (
+    Feed,
+    _RangeCache,
+    display,
+    fault_spans,
+    legend,
+    step_for,
+)
+from labkit.lab import Lab
+
+
+class TablePrometheus:
+    """Answers query_range with one series per node, value = the timestamp; records every
+    request. Stands in for Prometheus only where the point is which ranges are asked."""
+
+    def __init__(self, nodes: tuple[str, ...] = ("1", "2")) -> None:
+        self.nodes = nodes
+        self.asked: list[dict[str, str]] = []
+        self.refuse: str | None = None
+        self.down = False
+
+    def __call__(self, url: str, timeout: float) -> Any:
+        if self.down:
+            raise ConnectionRefusedError("connection refused")
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        self.asked.append(params)
+        if self.refuse and self.refuse in params["query"]:
+            return {"status": "error", "error": "parse error: unexpected }"}
+        if "query_range" not in url:
+            return {"status": "success", "data": {"resultType": "vector",
+                    "result": [{"metric": {"node": "1"}, "value": [0, "0.5"]}]}}  # fmt: skip
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
+        points = [start + i * step for i in range(int((end - start) / step) + 1)]
+        result = [
+            {"metric": {"node": n, "failure": "cpu_spike"}, "values": [[t, str(t)] for t in points]}
+            for n in self.nodes
+        ]
+        return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("range_seconds", "step"), [(300, 1), (900, 3), (3600, 12), (60, 1), (301, 2)]
+)
+def test_the_step_keeps_every_range_under_300_points(range_seconds: int, step: int) -> None:
+    assert step_for(range_seconds) == step
+    assert range_seconds / step <= 300
+
+
+def test_a_refresh_asks_only_for_the_points_it_has_not_seen_plus_the_last_two() -> None:
+    prom, clock = TablePrometheus(), Clock(1_800_000_000.4)
+    feed = Feed("http://prometheus", clock=clock, get_json=prom)
+    first = feed.fetch(None, 300)
+    cpu = next(p for p in first.panels if p.panel.title == "CPU usage by node")
+    assert [len(s.x) for s in cpu.series] == [301, 301]
+    assert cpu.series[0].x[-1] == 1_800_000_000 * 1000  # on the grid, in ms
+    prom.asked.clear()
+    clock.now += 1.0
+    second = feed.fetch(None, 300)
+    ranges = [a for a in prom.asked if "start" in a and "node_cpu" in a["query"]]
+    assert [(float(a["start"]), float(a["end"])) for a in ranges] == [
+        (1_800_000_000 - 2, 1_800_000_001)
+    ]
+    cpu = next(p for p in second.panels if p.panel.title == "CPU usage by node")
+    xs = cpu.series[0].x
+    assert len(xs) == 301 and xs[0] == (1_800_000_001 - 300) * 1000  # the oldest one dropped
+    assert list(xs) == sorted(set(xs))  # no point kept twice
+
+
+def test_changing_nodes_or_range_starts_afresh_with_the_node_filter_filled() -> None:
+    prom, clock = TablePrometheus(), Clock(1_800_000_000.0)
+    feed = Feed("http://prometheus", clock=clock, get_json=prom)
+    feed.fetch(None, 300)
+    prom.asked.clear()
+    feed.fetch([5, 2], 900)
+    cpu = [a for a in prom.asked if a["query"].startswith("node_cpu_usage_percent")]
+    assert cpu == [{"query": 'node_cpu_usage_percent{node=~"2|5"}',
+                    "start": str(1_800_000_000 - 900), "end": "1800000000", "step": "3"}]  # fmt: skip
+
+
+def test_a_refused_query_is_a_sentence_in_its_panel_and_the_rest_still_draw() -> None:
+    prom = TablePrometheus()
+    prom.refuse = "node_memory_usage_percent"
+    snap = Feed("http://prometheus", clock=Clock(1_800_000_000.0), get_json=prom).fetch()
+    by_title = {p.panel.title: p for p in snap.panels}
+    assert snap.error is None
+    assert "Prometheus refused 'node_memory_usage_percent" in by_title["Memory usage by node"].error
+    assert "parse error" in by_title["Memory usage by node"].error
+    assert by_title["CPU usage by node"].has_data
+
+
+def test_prometheus_not_answering_is_one_sentence_for_the_whole_dashboard() -> None:
+    prom = TablePrometheus()
+    prom.down = True
+    snap = Feed("http://127.0.0.1:1", clock=Clock(1_800_000_000.0), get_json=prom).fetch()
+    assert snap.error is not None
+    assert "Prometheus at http://127.0.0.1:1 does not answer (connection refused)" in snap.error
+    assert "labkit up" in snap.error
+    assert not any(p.has_data for p in snap.panels if p.panel.kind != "table")
+
+
+def test_fault_spans_split_where_the_ground_truth_has_a_gap() -> None:
+    cache = _RangeCache()
+    values = [[t, "1"] for t in (100, 101, 102, 110, 111)]
+    cache.merge([{"metric": {"node": "3", "failure": "cpu_spike"}, "values": values}], 0, 111, 0)
+    spans = fault_spans(cache, step=1)
+    assert [(s.node, s.failure, s.start_ms, s.end_ms) for s in spans] == [
+        ("3", "cpu_spike", 100_000, 103_000),
+        ("3", "cpu_spike", 110_000, 112_000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [(None, "percent", "no data"), (math.nan, "s", "n/a"), (0.9253, "percentunit", "92.5 %"),
+     (12.0, "none", "12"), (0.25, "s", "0.25 s"), (45.04, "percent", "45.0 %"),
+     (3.5, "reqps", "3.5 req/s")],
+)  # fmt: skip
+def test_stat_values_are_shown_with_their_unit_and_no_data_is_said(
+    value: float | None, unit: str, text: str
+) -> None:
+    assert display(value, unit) == text
+
+
+def test_legends_fill_labels_as_grafana_does() -> None:
+    assert legend("node {{node}}", {"node": "7"}) == "node 7"
+    assert legend("sent ({{ integration }})", {"integration": "webhook"}) == "sent (webhook)"
+
+
+# -- the widget, against the real lab -----------------------------------------------------------
+
+
+def test_the_node_selector_gives_ids_all_or_a_sentence_when_empty() -> None:
+    from labkit.dashboard_widget import choose_nodes
+    from labkit.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"nodes.*at least one node, or all"):
+        choose_nodes(())
+    assert choose_nodes(("all", "3")) is None
+    assert choose_nodes(("11", "3")) == [3, 11]
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_the_widget_draws_every_panel_from_the_live_lab_with_faults_shaded(
+    shared_lab: Lab,
+) -> None:
+    from labkit.dashboard_widget import Dashboard, _TimeseriesView
+
+    shared_lab.inject(4, "error_burst", 20)
+    time.sleep(3)
+    board = Dashboard(shared_lab, auto_refresh=False)
+    snap = board.refresh()
+    assert not isinstance(snap, str) and snap.error is None
+    empty = [p.panel.title for p in snap.panels if not p.has_data]
+    assert empty == [], f"panels without data: {empty}"
+    assert any(f.node == "4" and f.failure == "error_burst" for f in snap.faults)
+    views = {p.title: v for p, v in board.views}
+    errors = views["Error rate by node"]
+    assert isinstance(errors, _TimeseriesView)
+    names = [t.name for t in errors.figure.data]
+    assert names == [f"node {i}" for i in range(1, 7)]  # natural node order
+    shapes = errors.figure.layout.shapes
+    assert any(s.type == "rect" and "error_burst on node 4" in s.label.text for s in shapes)
+    assert any(s.type == "line" and s.y0 == 5.0 for s in shapes)  # 5 %, in percent
+    assert "labkit-dash-alerts" in views["Active alerts"].value
+    assert "Active nodes" in views["Active nodes"].value and ">6<" in views["Active nodes"].value
+
+    board.nodes.value = ("4",)  # no loop running: the change redraws at once
+    assert [t.name for t in errors.figure.data] == ["node 4"]
+    board.nodes.value = ()
+    assert "at least one node, or all" in board.status.value
+    shared_lab.recover(4)
+
+
+@pytest.mark.live
+def test_the_widget_says_when_prometheus_does_not_answer(shared_lab: Lab) -> None:
+    from labkit.dashboard_widget import Dashboard
+    from labkit.lab import Endpoints
+
+    gone = Lab(None, shared_lab.settings,
+               endpoints=Endpoints("http://127.0.0.1:1", "", "", {1: "http://127.0.0.1:1"}))  # fmt: skip
+    board = Dashboard(gone, auto_refresh=False)
+    assert "does not answer" in board.status.value and "labkit up" in board.status.value
+
+
+def test_the_pages_are_notebooks_of_two_cells_that_call_labkit() -> None:
+    from labkit.pages import FOLDER, PAGES
+
+    for name, file in PAGES.items():
+        cells = json.loads((FOLDER / file).read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        assert code == [f'from labkit.pages import page\n\npage("{name}")']
+    assert dashboard.SEED_ROWS == 4
