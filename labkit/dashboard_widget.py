@@ -13,8 +13,10 @@ sentence at the top of the dashboard.
 
 CSS classes (for tests and styling): labkit-dashboard (the whole), labkit-dash-status (the
 last refresh, or the problem), labkit-dash-row (a row, its title in an h3), labkit-dash-panel
-(each panel; data-title names it), labkit-dash-stat (a stat's or gauge's value),
-labkit-dash-alerts (the active alerts table), labkit-dash-empty (a panel without data).
+(each panel, with labkit-panel-<its title in kebab case>, e.g. labkit-panel-cpu-usage-by-node),
+labkit-dash-stat (a stat's or gauge's value), labkit-dash-alerts (the active alerts table),
+labkit-dash-empty (added to a panel while it has no data), labkit-dash-links (the page's
+addresses).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +56,14 @@ PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B
 
 
 def heartbeat_widget() -> Any:
-    """A widget without a face whose browser side ticks every HEARTBEAT_SECONDS while a page
-    shows it. The kernel cannot see a tab close (Voilà keeps the kernel running), so the
-    dashboard pauses when the ticks stop; an idle kernel is then culled by the server."""
+    """A widget without a face that tells the kernel a page is there and keeping up.
+
+    - `beat`: the browser ticks every HEARTBEAT_SECONDS while a page shows the widget. The
+      kernel cannot see a tab close (Voilà keeps the kernel running), so the dashboard stops
+      querying when the ticks stop; the idle kernel is then culled by the server.
+    - `seq`/`ack`: the kernel numbers each refresh it sends; the browser echoes the number once
+      it has everything before it. A browser that draws slower than the kernel sends (a busy
+      machine, no GPU) is sent nothing new until it catches up, so it never falls behind."""
     import anywidget
     import traitlets
 
@@ -63,13 +71,18 @@ def heartbeat_widget() -> Any:
         _esm = f"""
         function render({{ model, el }}) {{
           const tick = () => {{ model.set("beat", Date.now()); model.save_changes(); }};
+          const ack = () => {{ model.set("ack", model.get("seq")); model.save_changes(); }};
+          model.on("change:seq", ack);
           tick();
+          ack();
           const timer = setInterval(tick, {HEARTBEAT_SECONDS * 1000:.0f});
-          return () => clearInterval(timer);
+          return () => {{ clearInterval(timer); model.off("change:seq", ack); }};
         }}
         export default {{ render }};
         """
         beat = traitlets.Float(0).tag(sync=True)
+        seq = traitlets.Int(0).tag(sync=True)
+        ack = traitlets.Int(0).tag(sync=True)
 
     return Heartbeat(layout={"display": "none"})
 
@@ -290,6 +303,7 @@ class Dashboard:
         self.status = w.HTML(layout={"margin": "0 0 0 16px"})
         self.status.add_class("labkit-dash-status")
         self.views: list[tuple[Panel, Any]] = []
+        self.boxes: list[Any] = []
         rows = []
         for title, row_panels in ROWS:
             cells = []
@@ -303,7 +317,11 @@ class Dashboard:
                 box = w.Box([inner], layout={"width": f"{p.width / 24 * 100:.2f}%",
                                              "padding": "2px", "min_height": "90px"})  # fmt: skip
                 box.add_class("labkit-dash-panel")
+                box.add_class(
+                    "labkit-panel-" + re.sub(r"[^a-z0-9]+", "-", p.title.lower()).strip("-")
+                )
                 cells.append(box)
+                self.boxes.append(box)
                 self.views.append((p, view))
             header = w.HTML(f"<h3 style='margin:8px 0 2px'>{html.escape(title)}</h3>")
             row = w.VBox([header, w.HBox(cells, layout={"width": "100%"})])
@@ -312,7 +330,7 @@ class Dashboard:
         top = w.HBox([self.nodes, self.range, self.status],
                      layout={"align_items": "center"})  # fmt: skip
         self.heartbeat = heartbeat_widget()
-        self.last_beat = time.monotonic()  # a page gets PAUSE_AFTER_SECONDS to show itself
+        self.last_beat: float | None = None  # no page yet: one refresh, then wait for one
         self.heartbeat.observe(self._beat, names="beat")
         self.widget = w.VBox([top, *rows, self.heartbeat], layout={"width": "100%"})
         self.widget.add_class("labkit-dashboard")
@@ -364,6 +382,11 @@ class Dashboard:
             when = time.strftime("%H:%M:%S", time.gmtime(snap.at))
             self._say(f"updated {when} UTC · step {snap.step_seconds} s · "
                       f"refresh took {snap.took_seconds * 1000:.0f} ms")  # fmt: skip
+        for box, data in zip(self.boxes, snap.panels, strict=True):
+            if data.has_data and not data.error:
+                box.remove_class("labkit-dash-empty")
+            else:
+                box.add_class("labkit-dash-empty")
         for (p, view), data in zip(self.views, snap.panels, strict=True):
             if isinstance(view, _TimeseriesView):
                 view.update(data, snap.faults, snap)
@@ -389,20 +412,33 @@ class Dashboard:
     @property
     def watched(self) -> bool:
         """Has a page shown the dashboard lately? (No page: no queries.)"""
-        return time.monotonic() - self.last_beat < PAUSE_AFTER_SECONDS
+        return (
+            self.last_beat is not None and time.monotonic() - self.last_beat < PAUSE_AFTER_SECONDS
+        )
+
+    @property
+    def behind(self) -> bool:
+        """Has the page not yet drawn the refresh before the last one?"""
+        return bool(self.heartbeat.seq - self.heartbeat.ack > 1)
+
+    def _sent(self) -> None:
+        self.heartbeat.seq += 1  # after the refresh's messages: acked once they are drawn
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        first = True
         while True:
             started = time.monotonic()
-            if not self.watched:
-                await asyncio.sleep(self.refresh_seconds)
+            if not first and (not self.watched or self.behind):
+                await asyncio.sleep(0.1 if self.watched else self.refresh_seconds)
                 continue
+            first = False
             try:
                 snap = await loop.run_in_executor(None, self.fetch)
             except Exception as exc:
                 snap = f"the dashboard could not refresh: {exc!r}"
             self.apply(snap)
+            self._sent()
             await asyncio.sleep(max(0.05, self.refresh_seconds - (time.monotonic() - started)))
 
     def start(self) -> None:
