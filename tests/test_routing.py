@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from labkit import alertview
+from labkit.amtool import Amtool
 from labkit.errors import LabkitError
 from labkit.routing import parse_routes, receivers_for, tree_lines
 from tests.conftest import REPO
@@ -101,7 +102,7 @@ def test_the_real_config_routes_by_severity_as_amtool_says(shared_lab: Any) -> N
     tree = alertview.routes(url)
     assert [r.receiver for r in tree.routes] == ["critical", "warning"]
     assert (tree.group_wait, tree.group_interval, tree.repeat_interval) == ("0s", "1s", "1h")
-    amtool = alertview.Amtool(url, binary="/usr/bin/amtool")
+    amtool = Amtool(url, binary="/usr/bin/amtool")
     for labels in LIVE_LABELS:
         run = subprocess.run(
             shlex.split(amtool.routes_test(labels)), capture_output=True, text=True, timeout=30
