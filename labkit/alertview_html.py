@@ -23,12 +23,16 @@ e = html.escape
 #: One style sheet for the whole view (the widget shows it once), scoped to its CSS class.
 STYLE = """<style>
 .labkit-am-view { font-size: 12.5px; }
-.labkit-am-view h4 { margin: 6px 0 2px 0; }
+.labkit-am-view .widget-html-content { line-height: 1.45; }
+.labkit-am-view h4 { margin: 10px 0 3px 0; }
 .labkit-am-view table { border-collapse: collapse; }
 .labkit-am-view th, .labkit-am-view td { padding: 1px 8px; text-align: left; vertical-align: top; }
 .labkit-am-view tbody tr:nth-child(odd) { background: rgba(0, 0, 0, 0.035); }
-.labkit-am-view .labkit-amtool-line { font-size: 12px; color: #555; }
-.labkit-am-view code.labkit-amtool { font-size: 11.5px; word-break: break-all; }
+.labkit-am-view .labkit-amtool-line { font-size: 12px; color: #555; margin: 2px 0; }
+.labkit-am-view code.labkit-amtool { font-size: 11.5px; overflow-wrap: anywhere; }
+.labkit-am-view pre.labkit-am-tree { white-space: pre; overflow-x: auto; margin: 2px 0; }
+.labkit-am-view .labkit-am-silence { border-bottom: 1px solid rgba(0, 0, 0, 0.08); padding: 2px 0; }
+.labkit-am-view .labkit-am-quiet { color: #666; }
 </style>"""
 STATE_COLOR = {"active": "#b00020", "suppressed": "#6d6d6d", "pending": "#8a6d00",
                "expired": "#6d6d6d", "firing": "#b00020", "resolved": "#1b5e20"}  # fmt: skip
@@ -51,6 +55,10 @@ def when(ts: float, now: float) -> str:
     """`08:28:15 UTC (42 s ago)` or `(in 3 min)`."""
     rel = f"{span(now - ts)} ago" if ts <= now else f"in {span(ts - now)}"
     return f"{clock(ts)} ({rel})"
+
+
+def _nowrap(text: str) -> str:
+    return f"<span style='white-space:nowrap'>{e(text)}</span>"
 
 
 def amtool_html(command: str, label: str = "amtool") -> str:
@@ -93,12 +101,11 @@ def render_groups(state: ViewState) -> str:
             why = f" silenced by {ids}"
         if alert.inhibited_by:
             why += " inhibited by " + e(", ".join(alert.inhibited_by))
-        rows.append((
-            f"labkit-am-alert labkit-am-state-{e(alert.state)}",
-            [f"<span title='{e(alert.summary)}'>{e(alert.alertname)}</span>", e(alert.node),
-             e(labels_text(labels)), _state(alert.state, why), e(when(alert.starts_at, state.now)),
-             e(group.receiver), e(labels_text(group.labels))],
-        ))  # fmt: skip
+        name = f"<span title='{e(alert.summary)}'>{e(alert.alertname)}</span>"
+        since = _nowrap(when(alert.starts_at, state.now))
+        cells = [name, e(alert.node), e(labels_text(labels)), _state(alert.state, why), since,
+                 e(group.receiver), e(labels_text(group.labels))]  # fmt: skip
+        rows.append((f"labkit-am-alert labkit-am-state-{e(alert.state)}", cells))
     head = ["alertname", "node", "labels", "state", "since", "receiver", "group"]
     table = _table("labkit-am-groups-table", head, rows) if rows else "<i>no alerts</i>"
     return ("<h4>Alert groups</h4>" + table
@@ -114,9 +121,9 @@ def render_silence(silence: Silence, am_url: str, now: float) -> str:
     else:
         period = f"{clock(silence.starts_at)} to {when(silence.ends_at, now)}"
     body = (
-        f"<code>{e(silence.matchers_text)}</code> {_state(silence.state)} "
-        f"<span style='color:#555'>{e(period)}; by {e(silence.created_by or '?')}: "
-        f"{e(silence.comment)}</span> <span style='color:#999'>id {e(silence.id)}</span>"
+        f"<code>{e(silence.matchers_text)}</code> {_state(silence.state)}, {e(period)}<br>"
+        f"<span class='labkit-am-quiet'>by {e(silence.created_by or '?')}: "
+        f"{e(silence.comment)} &middot; id {e(silence.id)}</span>"
     )
     if silence.state != "expired":
         body += amtool_html(Amtool(am_url).silence_expire(silence.id), "expire with amtool")
@@ -128,7 +135,7 @@ def render_notifications(state: ViewState) -> str:
     extra = distinguishing_labels([n.get("labels") or {} for n in notes])
     rows = [
         (f"labkit-am-notification labkit-am-status-{e(str(n.get('status')))}",
-         [e(when(float(n.get("ts", 0)), state.now)), e(str(n.get("route", ""))),
+         [_nowrap(when(float(n.get("ts", 0)), state.now)), e(str(n.get("route", ""))),
           _state(str(n.get("status", ""))), e(str(n.get("alertname") or "")),
           e(str(n.get("node") or "")), e(labels_text(labels))])
         for n, labels in zip(notes, extra, strict=True)
@@ -150,7 +157,7 @@ def render_routes(state: ViewState) -> str:
     amtool = Amtool(state.am_url)
     return (
         "<h4>Routing tree</h4>"
-        f"<pre class='labkit-am-tree' style='margin:2px 0'>{e(tree)}</pre>"
+        f"<pre class='labkit-am-tree'>{e(tree)}</pre>"
         + amtool_html(amtool.routes_show())
         + f"<div style='font-size:12px'>an alert with {e(labels_text(example))} goes to "
         f"<b>{e(goes)}</b></div>" + amtool_html(amtool.routes_test(example))

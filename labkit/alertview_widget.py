@@ -17,13 +17,18 @@ CSS classes, stable for browser tests (every part sits inside `.labkit-am-view`)
   labkit-am-silences        "Silences": one .labkit-am-silence row per silence (also
                             labkit-am-silence-active / -pending / -expired); active and pending
                             rows hold a button.labkit-am-expire ("Expire")
-  labkit-am-silence-form    the form: input text .labkit-am-matchers, number .labkit-am-duration
-                            (seconds), text .labkit-am-creator ("learner"), text
-                            .labkit-am-comment, button.labkit-am-create ("Create silence")
-  labkit-am-message         the last action's outcome: "Created silence <id> ..." or a problem
-  labkit-am-routes          "Routing tree": pre.labkit-am-tree, and a label-set test
-                            (text .labkit-am-route-labels, button "Which receiver?",
-                            .labkit-am-route-answer)
+  labkit-am-silence-form    "New silence": four fields, each a div holding one <input>:
+                            .labkit-am-matchers (text), .labkit-am-duration (a number of
+                            seconds), .labkit-am-creator (text, "learner"), .labkit-am-comment
+                            (text); then button.labkit-am-create ("Create silence"), the message
+                            and the form's amtool command
+  labkit-am-message         the last action's outcome: "Created silence <id> ...", "Expired
+                            silence <id> ...", or the problem as a sentence (with the amtool
+                            command of a successful action)
+  labkit-am-routes          "Routing tree": pre.labkit-am-tree, the amtool commands, and a
+                            label-set test: .labkit-am-route-labels (a div holding an <input>),
+                            button.labkit-am-route-test ("Which receiver?"), and
+                            .labkit-am-route-answer
   labkit-am-notifications   table.labkit-am-notifications-table, newest first
   labkit-amtool             a <code> with the amtool command for the action beside it
 """
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
     from labkit.lab import Lab
 
 NO_LAB = "No lab is running. Start it with `make lab` (or `labkit up`), then rerun this cell."
-EXPIRED_SHOWN = 5
+EXPIRED_SHOWN = 3
 
 
 def _css(widget: Any, *classes: str) -> Any:
@@ -84,7 +89,7 @@ class AlertmanagerView:
                 + view.amtool_html(self.amtool.silence_query(expired=True)))]),
             "labkit-am-silences",
         )  # fmt: skip
-        wide = w.Layout(width="96%")
+        wide = w.Layout(width="min(100%, 720px)")
         self.matchers = _css(w.Text(description="matchers", layout=wide,
                                     placeholder='alertname=HighCPUUsage node="6"'),
                              "labkit-am-matchers")  # fmt: skip
@@ -106,7 +111,8 @@ class AlertmanagerView:
         self.routes_html = w.HTML()
         self.route_labels = _css(w.Text(value="severity=critical", description="labels"),
                                  "labkit-am-route-labels")  # fmt: skip
-        self.route_button = w.Button(description="Which receiver?", icon="random")
+        self.route_button = _css(w.Button(description="Which receiver?", icon="random"),
+                                 "labkit-am-route-test")  # fmt: skip
         self.route_answer = _css(w.HTML(), "labkit-am-route-answer")
         self.routes = _css(
             w.VBox([self.routes_html, w.HBox([self.route_labels, self.route_button]),
@@ -118,12 +124,9 @@ class AlertmanagerView:
         self.route_button.on_click(self.test_route)
         for field in (self.matchers, self.duration, self.creator, self.comment):
             field.observe(self._preview, names="value")
-        half = w.Layout(width="50%", padding="0 12px 0 0")
         self.widget = _css(
-            w.VBox([w.HTML(view.STYLE), self.status, self.groups,
-                    w.HBox([w.VBox([self.silences, self.form], layout=half),
-                            w.VBox([self.routes], layout=half)]),
-                    self.notifications]),
+            w.VBox([w.HTML(view.STYLE), self.status, self.groups, self.silences, self.form,
+                    self.notifications, self.routes]),
             "labkit-am-view",
         )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
