@@ -103,10 +103,14 @@ def render_groups(state: ViewState) -> str:
             why += " inhibited by " + e(", ".join(alert.inhibited_by))
         name = f"<span title='{e(alert.summary)}'>{e(alert.alertname)}</span>"
         since = _nowrap(when(alert.starts_at, state.now))
+        # the group's labels are the alert's own (alertname, node here): name them, values on hover
+        grouped = (
+            f"<span title='{e(labels_text(group.labels))}'>{e(', '.join(group.labels))}</span>"
+        )
         cells = [name, e(alert.node), e(labels_text(labels)), _state(alert.state, why), since,
-                 e(group.receiver), e(labels_text(group.labels))]  # fmt: skip
+                 e(group.receiver), grouped]  # fmt: skip
         rows.append((f"labkit-am-alert labkit-am-state-{e(alert.state)}", cells))
-    head = ["alertname", "node", "labels", "state", "since", "receiver", "group"]
+    head = ["alertname", "node", "labels", "state", "since", "receiver", "grouped by"]
     table = _table("labkit-am-groups-table", head, rows) if rows else "<i>no alerts</i>"
     return ("<h4>Alert groups</h4>" + table
             + amtool_html(Amtool(state.am_url).alert_query()))  # fmt: skip

@@ -12,7 +12,7 @@ CSS classes, stable for browser tests (every part sits inside `.labkit-am-view`)
   labkit-am-view            the whole view (a VBox)
   labkit-am-status          problems as sentences (div.labkit-error), else where it reads from
   labkit-am-groups          "Alert groups": table.labkit-am-groups-table, one tr.labkit-am-alert
-                            per alert (alertname, node, labels, state, since, receiver, group);
+                            per alert (alertname, node, labels, state, since, receiver, grouped by);
                             the row also has labkit-am-state-active or labkit-am-state-suppressed
   labkit-am-silences        "Silences": one .labkit-am-silence row per silence (also
                             labkit-am-silence-active / -pending / -expired); active and pending
