@@ -96,7 +96,8 @@ def _get(service: str, url: str, timeout: float) -> Any:
 def _call(service: str, method: str, url: str, body: Any, timeout: float) -> Any:
     base = url.split("/api/")[0].split("/notifications")[0]
     if not base:
-        raise LabkitError(f"this lab has no {service} (a replayed recording has only Prometheus)")
+        what = service.removeprefix("the ")
+        raise LabkitError(f"this lab has no {what} (a replayed recording has only Prometheus)")
     try:
         status, payload = request_json(method, url, body, timeout)
     except NodeUnreachable as exc:

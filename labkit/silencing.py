@@ -131,6 +131,8 @@ def check_route(answer: str | None, labels: Mapping[str, str], tree: Route) -> s
     truth = receivers_for(tree, labels)
     if not answer:
         return "Not answered yet: set `prediction` to a receiver's name and run the cell again."
+    if not isinstance(answer, str):
+        return f"The prediction should be a receiver's name, as a string; got {answer!r}."
     if [answer.strip()] == truth:
         return (
             f"Right: {labels_text(labels)} goes to {truth[0]}. Alertmanager tries the root's "

@@ -80,6 +80,7 @@ def test_the_catalogue_matches_the_lab_rules() -> None:
 
 ROUTE_ANSWERS = [
     (None, "Not answered yet"),
+    (["critical"], "The prediction should be a receiver's name, as a string"),
     ("critical", 'Right: severity="critical" goes to critical'),
     (" critical ", "Right"),
     ("default", "Not yet: try the children of the root in order"),
