@@ -4,7 +4,8 @@ LabkitError                  anything labkit raises on purpose
 ├── InvalidInput             a value a user gave is not allowed (CLI exit 2, HTTP 422)
 │                            carries .field, .value and .allowed
 ├── PortInUse                a listener could not bind its port
-└── NodeUnreachable          a node's HTTP API did not answer
+├── NodeUnreachable          a node's HTTP API did not answer
+└── ServiceUnreachable       Alertmanager or the alert receiver did not answer
 """
 
 from __future__ import annotations
@@ -53,7 +54,21 @@ class NodeUnreachable(LabkitError, ConnectionError):
 
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
+        self.reason = reason
         super().__init__(
             f"no answer from {url} ({reason}). Is the lab running? "
             f"Start it with `labkit up` (or just the nodes with `labkit fleet`)."
+        )
+
+
+class ServiceUnreachable(LabkitError, ConnectionError):
+    """One of the lab's services (Alertmanager, the alert receiver) did not answer."""
+
+    def __init__(self, service: str, url: str, reason: str) -> None:
+        self.service = service
+        self.url = url
+        super().__init__(
+            f"{service[:1].upper()}{service[1:]} did not answer at {url} ({reason}). "
+            f"Is the lab running? Start it with `labkit up`; "
+            f"`labkit status` shows which part is down."
         )

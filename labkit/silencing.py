@@ -1,0 +1,301 @@
+"""Lesson 6's exercise as plain functions: a noisy alert, a silence, and what the receiver got
+while the silence held.
+
+check_silence('alertname=... node=...', node=6)    -> "Right: ..." or what else it silences
+check_route("critical", {"severity": "critical"}, tree)  -> "Right: ..." or why not
+prepare(lab, node)             the node at rest, its noisy alert gone, no silence left on it
+fire_and_resolve(lab, node)    the noisy fault once: its firing and resolved notifications
+watch(lab, node, seconds)      what the receiver got for the node meanwhile, with a summary
+notified_after(lab, node, t)   wait for the noisy alert's notification after time t
+
+The graders are pure: they test the answer against every alert the lab can fire (`lab_alerts`,
+the seed's seven per node and the SLO burn-rate alerts), with Alertmanager's matching.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from labkit import alertview as av
+from labkit.errors import LabkitError
+from labkit.matchers import labels_text, matchers_text, matches_all
+from labkit.routing import Route, receivers_for
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.lab import Lab
+
+NODE = 6  # lessons 1-3 use nodes 1 to 5; this one stays out of their way
+FAILURE, ALERT = "cpu_spike", "HighCPUUsage"  # the noisy fault and the alert it fires
+#: The seed's alerts (prometheus/rules/alerts.yml) and their severities: one per node each.
+SEED_ALERTS = {"HighCPUUsage": "warning", "HighMemoryUsage": "warning",
+               "HighErrorRate": "critical", "HighLatency": "warning", "NodeDown": "critical",
+               "LowReliabilityScore": "warning", "ErrorBudgetBurn": "critical"}  # fmt: skip
+#: The SLO alerts generated from slo/edge.yml: alertname -> (sloth_slo, one per node or not).
+SLO_ALERTS = {"EdgeAvailabilityBudgetBurn": ("availability", False),
+              "NodeAvailabilityBudgetBurn": ("node-availability", True),
+              "EdgeLatencyBudgetBurn": ("latency", False),
+              "NodeLatencyBudgetBurn": ("node-latency", True)}  # fmt: skip
+
+
+def noisy_labels(node: int = NODE) -> dict[str, str]:
+    return {
+        "alertname": ALERT,
+        "node": str(node),
+        "severity": SEED_ALERTS[ALERT],
+        "instance": f"127.0.0.1:{8000 + node}",
+        "job": "edge-nodes",
+    }
+
+
+def lab_alerts(nodes: int = 12) -> list[dict[str, str]]:
+    """The label sets of every alert the lab can fire (instance as in the default layout)."""
+    out = []
+    for node in range(1, nodes + 1):
+        base = {**noisy_labels(node)}
+        out += [{**base, "alertname": name, "severity": sev} for name, sev in SEED_ALERTS.items()]
+    for name, (slo, per_node) in SLO_ALERTS.items():
+        for severity, sloth in (("critical", "page"), ("warning", "ticket")):
+            labels = {
+                "alertname": name,
+                "severity": severity,
+                "sloth_severity": sloth,
+                "sloth_slo": slo,
+                "sloth_service": "edge",
+                "category": slo.split("-")[-1],
+            }
+            out += (
+                [{**labels, "node": str(n)} for n in range(1, nodes + 1)] if per_node else [labels]
+            )
+    return out
+
+
+def _name(labels: Mapping[str, str]) -> str:
+    where = f" on node {labels['node']}" if labels.get("node") else " (fleet)"
+    sloth = f" ({labels['sloth_severity']})" if labels.get("sloth_severity") else ""
+    return f"{labels['alertname']}{sloth}{where}"
+
+
+def check_silence(answer: str | Sequence[str] | None, node: int = NODE) -> str:
+    """Lesson 6's exercise: do these matchers silence the noisy alert, HighCPUUsage on `node`,
+    and nothing else the lab can fire?"""
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        return (
+            "Not answered yet: set `answer` to your matchers, in amtool's syntax "
+            "(name=value, name=~regex, ...), and run the cell again."
+        )
+    try:
+        request = av.silence_request(answer, 60, "learner", "checking")
+    except LabkitError as exc:
+        return f"Not yet: {exc}"
+    ms, target = request.matchers, noisy_labels(node)
+    text = matchers_text(ms)
+    if any(m.name == "instance" for m in ms):
+        return (
+            f"Almost: {text} names instance, an address that changes when the lab runs on "
+            "other ports. Name the node with the node label instead."
+        )
+    if not matches_all(ms, target):
+        return (
+            f"Not yet: {text} does not silence the noisy alert. Its labels are "
+            f"{labels_text({k: v for k, v in target.items() if k != 'instance'})}; "
+            "every matcher must hold for them."
+        )
+    others = [a for a in lab_alerts(max(12, node)) if a != target and matches_all(ms, a)]
+    if not others:
+        return f"Right: {text} silences {ALERT} on node {node} and nothing else the lab can fire."
+    same_alert = sorted({int(a["node"]) for a in others if a["alertname"] == ALERT})
+    same_node = sorted({_name(a) for a in others if a.get("node") == str(node)})
+    hints = []
+    if same_alert:
+        nodes = "node" if len(same_alert) == 1 else "nodes"
+        hints.append(
+            f"{ALERT} on {nodes} {', '.join(map(str, same_alert[:5]))}"
+            f"{' and more' if len(same_alert) > 5 else ''}: pin the node"
+        )
+    if same_node:
+        hints.append(
+            f"{', '.join(same_node[:3])}{' and more' if len(same_node) > 3 else ''}: name the alert"
+        )
+    if not hints:
+        hints.append(", ".join(sorted({_name(a) for a in others})[:3]))
+    count = f"{len(others)} other alert{'s' if len(others) > 1 else ''}"
+    return f"Not yet: {text} also silences " + "; and ".join(hints) + f" ({count} in all)."
+
+
+def check_route(answer: str | None, labels: Mapping[str, str], tree: Route) -> str:
+    """Which receiver does an alert with these labels go to? Graded against the real tree."""
+    truth = receivers_for(tree, labels)
+    if not answer:
+        return "Not answered yet: set `prediction` to a receiver's name and run the cell again."
+    if not isinstance(answer, str):
+        return f"The prediction should be a receiver's name, as a string; got {answer!r}."
+    if [answer.strip()] == truth:
+        return (
+            f"Right: {labels_text(labels)} goes to {truth[0]}. Alertmanager tries the root's "
+            "children top to bottom and stops at the first whose matchers all hold."
+        )
+    known = sorted({r.receiver for r in _walk(tree)})
+    if answer.strip() not in known:
+        return f"Not yet: {answer!r} is not one of this tree's receivers ({', '.join(known)})."
+    return (
+        f"Not yet: try the children of the root in order; which is the first whose "
+        f"matchers all hold for {labels_text(labels)}? Only if none does, the root's own "
+        f"receiver takes it."
+    )
+
+
+def _walk(route: Route) -> list[Route]:
+    return [route, *(r for child in route.routes for r in _walk(child))]
+
+
+# -- the live steps ------------------------------------------------------------------------------
+
+
+def _wait(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise LabkitError(f"gave up waiting for {what} after {timeout:.0f} s")
+        time.sleep(0.25)
+    return found
+
+
+def noisy_alert(lab: Lab, node: int = NODE) -> av.Alert | None:
+    """The noisy alert as Alertmanager holds it now (None when it holds none)."""
+    for group in av.groups(lab.alertmanager_url):
+        for alert in group.alerts:
+            if (alert.alertname, alert.node) == (ALERT, str(node)):
+                return alert
+    return None
+
+
+def _notes(lab: Lab, node: int, since: float) -> list[dict[str, Any]]:
+    notes = av.notifications(lab.receiver_url, limit=10_000, since=since)
+    return [n for n in reversed(notes) if n.get("node") == str(node)]  # oldest first
+
+
+def _frame(notes: list[dict[str, Any]], since: float) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = [
+        {
+            "after_seconds": round(float(n["ts"]) - since, 2),
+            "receiver": n.get("route"),
+            "status": n.get("status"),
+            "alertname": n.get("alertname"),
+            "node": n.get("node"),
+            "severity": n.get("severity"),
+        }
+        for n in notes
+    ]
+    columns = ["after_seconds", "receiver", "status", "alertname", "node", "severity"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def prepare(lab: Lab, node: int = NODE, timeout: float = 60) -> str:
+    """Start clean: expire any silence that covers the noisy alert, recover the node, and wait
+    until Alertmanager no longer holds the alert."""
+    expired = 0
+    for s in av.silences(lab.alertmanager_url):
+        if s.state != "expired" and matches_all(s.matchers, noisy_labels(node)):
+            av.expire_silence(lab.alertmanager_url, s.id)
+            expired += 1
+    lab.recover(node)
+    _wait(f"{ALERT} on node {node} to resolve", lambda: noisy_alert(lab, node) is None, timeout)
+    return f"Node {node} is at rest and Alertmanager holds no {ALERT} for it" + (
+        f"; {expired} earlier silence(s) of it expired." if expired else "."
+    )
+
+
+def fire_and_resolve(lab: Lab, node: int = NODE, timeout: float = 30) -> pd.DataFrame:
+    """Inject the noisy fault, wait for the firing notification, recover, wait for the resolved
+    one; the node's notifications meanwhile (seconds after the injection)."""
+    for attempt in (1, 2):
+        start = time.time()
+        lab.inject(node, FAILURE, 60)
+
+        def got(status: str, since: float = start) -> bool:
+            return any(
+                (n["alertname"], n["status"]) == (ALERT, status) for n in _notes(lab, node, since)
+            )
+
+        try:
+            _wait(f"a notification of {ALERT} on node {node}", lambda: got("firing"), 15)
+        except LabkitError:
+            if attempt == 2 or noisy_alert(lab, node) is None:
+                raise
+            # Alertmanager holds the alert but sends nothing: its notification log says the
+            # receiver already knows it fires (its resolution was silenced in an earlier run).
+            # Resolving it is notified and clears that; then the next firing is notified again.
+            print(f"Alertmanager holds {ALERT} on node {node} but notified nobody: it believes "
+                  "the receiver already knows (a silence swallowed the last resolution). "
+                  "Recovering once clears that; trying again.")  # fmt: skip
+        lab.recover(node)
+        _wait(f"the resolved notification of {ALERT}", lambda: got("resolved"), timeout)
+        if got("firing"):
+            return _frame(_notes(lab, node, start), start)
+    raise LabkitError(f"{ALERT} on node {node} was never notified")  # not reached
+
+
+def watch(
+    lab: Lab, node: int = NODE, seconds: float = 8, since: float | None = None
+) -> pd.DataFrame:
+    """Wait until Alertmanager holds the noisy alert, then `seconds` more; print what it held
+    and what the receiver got for the node."""
+    since = time.time() if since is None else since
+    alert = _wait(f"{ALERT} on node {node} in Alertmanager", lambda: noisy_alert(lab, node), 20)
+    time.sleep(seconds)
+    how = (
+        f"suppressed, silenced by {', '.join(alert.silenced_by)}"
+        if alert.silenced_by
+        else alert.state
+    )
+    notes = _notes(lab, node, since)
+    noisy = [n for n in notes if n["alertname"] == ALERT]
+    others = sorted({str(n["alertname"]) for n in notes} - {ALERT})
+    print(f"Alertmanager holds {ALERT} on node {node}: {how}.")
+    print(
+        f"In {time.time() - since:.0f} s the receiver got {len(noisy)} notification(s) of "
+        f"{ALERT} on node {node}"
+        + (f"; it got some of node {node}'s other alerts: {', '.join(others)}." if others else ".")
+    )
+    return _frame(notes, since)
+
+
+def notified_after(
+    lab: Lab, node: int = NODE, since: float | None = None, timeout: float = 15
+) -> pd.DataFrame:
+    """Wait for a firing notification of the noisy alert after `since`; print how long after."""
+    since = time.time() if since is None else since
+
+    def firing() -> list[dict[str, Any]]:
+        return [
+            n
+            for n in _notes(lab, node, since)
+            if (n["alertname"], n["status"]) == (ALERT, "firing")
+        ]
+
+    try:
+        first = _wait(f"a notification of {ALERT} on node {node}", firing, timeout)[0]
+    except LabkitError:
+        alert = noisy_alert(lab, node)
+        if alert is None:
+            raise LabkitError(
+                f"{ALERT} on node {node} is no longer firing (its fault ended), so "
+                "there is nothing to notify: inject it again, then rerun."
+            ) from None
+        if alert.silenced_by:
+            raise LabkitError(
+                f"{ALERT} on node {node} is still silenced, by "
+                f"{', '.join(alert.silenced_by)}: expire that silence too."
+            ) from None
+        raise
+    print(
+        f"The receiver got {ALERT} on node {node} ({first['status']}) "
+        f"{float(first['ts']) - since:.1f} s after the silence ended."
+    )
+    return _frame(_notes(lab, node, since), since)
