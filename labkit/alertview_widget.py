@@ -35,7 +35,6 @@ CSS classes, stable for browser tests (every part sits inside `.labkit-am-view`)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,7 @@ from labkit import alertview as av
 from labkit import alertview_html as view
 from labkit.amtool import Amtool, prom_duration
 from labkit.errors import LabkitError
+from labkit.liveloop import Pacer
 from labkit.matchers import equality_labels, matchers_text
 from labkit.routing import receivers_for
 
@@ -124,12 +124,12 @@ class AlertmanagerView:
         self.route_button.on_click(self.test_route)
         for field in (self.matchers, self.duration, self.creator, self.comment):
             field.observe(self._preview, names="value")
+        self.pacer: Pacer[av.ViewState] = Pacer(self._collect, self._show, refresh_seconds)
         self.widget = _css(
             w.VBox([w.HTML(view.STYLE), self.status, self.groups, self.silences, self.form,
-                    self.notifications, self.routes]),
+                    self.notifications, self.routes, self.pacer.widget]),
             "labkit-am-view",
         )  # fmt: skip
-        self._task: asyncio.Task[None] | None = None
         self._preview()
         self.refresh()
         if auto_refresh:
@@ -246,32 +246,12 @@ class AlertmanagerView:
         self._show(state)
         return state
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            state = await loop.run_in_executor(None, self._collect)
-            with contextlib.suppress(Exception):  # never let a display hiccup end the loop
-                self._show(state)
-            await asyncio.sleep(self.refresh_seconds)
-
     def start(self) -> None:
-        """Refresh every `refresh_seconds` on the running loop (in Jupyter); no loop, no-op."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                loop = asyncio.get_event_loop()
-            except RuntimeError:
-                return
-            if not loop.is_running():
-                return
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._loop())
+        """Refresh every `refresh_seconds` while a page shows the view (labkit.liveloop)."""
+        self.pacer.start()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self.pacer.stop()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

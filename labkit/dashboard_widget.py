@@ -4,11 +4,12 @@ plotly and ipywidgets, refreshed every second (thin wiring over labkit.dashboard
     from labkit.dashboard_widget import Dashboard
     Dashboard(lab)                 # a node selector, a time range, the rows and their panels
 
-The refresh runs as an asyncio task on the kernel's loop; the queries run in a worker thread,
-so the kernel stays free. A time series panel is a plotly FigureWidget (WebGL lines, the
-legend dropped and a bold fleet median added past LEGEND_LIMIT nodes, as labkit.plots does),
-with the alert's threshold dashed and the injected faults shaded (labkit_fault_active). Stats,
-the gauge and the alert table are HTML. Nothing here raises in the kernel: a problem is a
+The refresh runs on the kernel's loop, the queries in a worker thread, only while a page shows
+the dashboard and only as fast as it draws (labkit.liveloop). A time series panel is a plotly
+FigureWidget (WebGL lines, the legend dropped and a bold fleet median added past LEGEND_LIMIT
+nodes, as labkit.plots does), with the alert's threshold dashed and the injected faults
+shaded (labkit_fault_active). Stats, the gauge and the alert table are HTML. Nothing here
+raises in the kernel: a problem is a
 sentence at the top of the dashboard.
 
 CSS classes (for tests and styling): labkit-dashboard (the whole), labkit-dash-status (the
@@ -21,7 +22,6 @@ addresses).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import html
 import re
@@ -40,12 +40,11 @@ from labkit.dashboard_view import (
     scale,
 )
 from labkit.errors import LabkitError
+from labkit.liveloop import Pacer
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
-HEARTBEAT_SECONDS = 3.0  # how often an open page says it is there
-PAUSE_AFTER_SECONDS = 20.0  # no word from any page for this long: stop querying
 LEGEND_LIMIT = 20  # past this many series: WebGL, no legend, a fleet median
 PANEL_HEIGHT = 250
 # 24 distinct colours (plotly's Dark24), one per node id, the same in every panel
@@ -53,38 +52,6 @@ PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B
            "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
            "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
            "#6C4516", "#0D2A63", "#AF0038"]  # fmt: skip
-
-
-def heartbeat_widget() -> Any:
-    """A widget without a face that tells the kernel a page is there and keeping up.
-
-    - `beat`: the browser ticks every HEARTBEAT_SECONDS while a page shows the widget. The
-      kernel cannot see a tab close (Voilà keeps the kernel running), so the dashboard stops
-      querying when the ticks stop; the idle kernel is then culled by the server.
-    - `seq`/`ack`: the kernel numbers each refresh it sends; the browser echoes the number once
-      it has everything before it. A browser that draws slower than the kernel sends (a busy
-      machine, no GPU) is sent nothing new until it catches up, so it never falls behind."""
-    import anywidget
-    import traitlets
-
-    class Heartbeat(anywidget.AnyWidget):
-        _esm = f"""
-        function render({{ model, el }}) {{
-          const tick = () => {{ model.set("beat", Date.now()); model.save_changes(); }};
-          const ack = () => {{ model.set("ack", model.get("seq")); model.save_changes(); }};
-          model.on("change:seq", ack);
-          tick();
-          ack();
-          const timer = setInterval(tick, {HEARTBEAT_SECONDS * 1000:.0f});
-          return () => {{ clearInterval(timer); model.off("change:seq", ack); }};
-        }}
-        export default {{ render }};
-        """
-        beat = traitlets.Float(0).tag(sync=True)
-        seq = traitlets.Int(0).tag(sync=True)
-        ack = traitlets.Int(0).tag(sync=True)
-
-    return Heartbeat(layout={"display": "none"})
 
 
 def colour(name: str, index: int) -> str:
@@ -329,15 +296,15 @@ class Dashboard:
             rows.append(row)
         top = w.HBox([self.nodes, self.range, self.status],
                      layout={"align_items": "center"})  # fmt: skip
-        self.heartbeat = heartbeat_widget()
-        self.last_beat: float | None = None  # no page yet: one refresh, then wait for one
-        self.heartbeat.observe(self._beat, names="beat")
-        self.widget = w.VBox([top, *rows, self.heartbeat], layout={"width": "100%"})
+        self.pacer: Pacer[Snapshot | str] = Pacer(
+            self.fetch, self.apply, refresh_seconds,
+            failed=lambda exc: f"the dashboard could not refresh: {exc!r}",
+        )  # fmt: skip
+        self.widget = w.VBox([top, *rows, self.pacer.widget], layout={"width": "100%"})
         self.widget.add_class("labkit-dashboard")
         self.nodes.observe(lambda _: self._changed(), names="value")
         self.range.observe(lambda _: self._changed(), names="value")
         self.last: Snapshot | None = None
-        self._task: asyncio.Task[None] | None = None
         if auto_refresh:
             self.start()
         else:
@@ -401,66 +368,17 @@ class Dashboard:
         return snap
 
     def _changed(self) -> None:
-        if self._task is None:  # no loop running: draw now
+        if not self.pacer.running:  # no loop: draw now
             self.refresh()
 
-    # -- the loop -------------------------------------------------------------------------------
-
-    def _beat(self, _: Any = None) -> None:
-        self.last_beat = time.monotonic()
-
-    @property
-    def watched(self) -> bool:
-        """Has a page shown the dashboard lately? (No page: no queries.)"""
-        return (
-            self.last_beat is not None and time.monotonic() - self.last_beat < PAUSE_AFTER_SECONDS
-        )
-
-    @property
-    def behind(self) -> bool:
-        """Has the page not yet drawn the refresh before the last one?"""
-        return bool(self.heartbeat.seq - self.heartbeat.ack > 1)
-
-    def _sent(self) -> None:
-        self.heartbeat.seq += 1  # after the refresh's messages: acked once they are drawn
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        first = True
-        while True:
-            started = time.monotonic()
-            if not first and (not self.watched or self.behind):
-                await asyncio.sleep(0.1 if self.watched else self.refresh_seconds)
-                continue
-            first = False
-            try:
-                snap = await loop.run_in_executor(None, self.fetch)
-            except Exception as exc:
-                snap = f"the dashboard could not refresh: {exc!r}"
-            self.apply(snap)
-            self._sent()
-            await asyncio.sleep(max(0.05, self.refresh_seconds - (time.monotonic() - started)))
-
     def start(self) -> None:
-        """Refresh every `refresh_seconds` on the running loop (in Jupyter); no loop: once."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                loop = asyncio.get_event_loop()
-            except RuntimeError:
-                self.refresh()
-                return
-            if not loop.is_running():
-                self.refresh()
-                return
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._loop())
+        """Refresh every `refresh_seconds` while a page shows the dashboard (labkit.liveloop);
+        outside Jupyter's loop, refresh once."""
+        if not self.pacer.start():
+            self.refresh()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self.pacer.stop()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -147,7 +147,7 @@ def test_the_refresh_loop_reads_in_a_worker_thread(shared_lab: Any) -> None:
 
     async def run() -> None:
         view.start()
-        assert view._task is not None
+        assert view.pacer.running
         await asyncio.sleep(1.0)
         view.stop()
 

@@ -31,11 +31,9 @@ def page(which: str = "dashboard") -> Any:
 
 
 def _alertmanager_view() -> list[Any]:
-    try:
-        from labkit.alertview_widget import AlertmanagerView  # type: ignore[import-not-found]
-    except ImportError:
-        return []
     import ipywidgets as w
 
-    anchor = w.HTML("<h2 id='alertmanager' style='margin:18px 0 4px'>Alertmanager</h2>")
-    return [anchor, AlertmanagerView().widget]
+    from labkit.alertview_widget import AlertmanagerView
+
+    title = w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>")
+    return [title, AlertmanagerView().widget]
