@@ -98,7 +98,7 @@ class AlertmanagerView:
         self.comment = _css(w.Text(description="comment", layout=wide,
                                    placeholder="why silence it, and until what"),
                             "labkit-am-comment")  # fmt: skip
-        self.create_button = _css(w.Button(description="Create silence", icon="bell-slash",
+        self.create_button = _css(w.Button(description="Create silence",
                                            button_style="warning"), "labkit-am-create")  # fmt: skip
         self.message = _css(w.HTML(), "labkit-am-message")
         self.form_amtool = w.HTML()
@@ -111,7 +111,7 @@ class AlertmanagerView:
         self.routes_html = w.HTML()
         self.route_labels = _css(w.Text(value="severity=critical", description="labels"),
                                  "labkit-am-route-labels")  # fmt: skip
-        self.route_button = _css(w.Button(description="Which receiver?", icon="random"),
+        self.route_button = _css(w.Button(description="Which receiver?"),
                                  "labkit-am-route-test")  # fmt: skip
         self.route_answer = _css(w.HTML(), "labkit-am-route-answer")
         self.routes = _css(
@@ -227,7 +227,7 @@ class AlertmanagerView:
                 self._rows[s.id] = w.HTML()
                 cells = [self._rows[s.id]]
                 if s.state != "expired":
-                    button = _css(w.Button(description="Expire", icon="bell",
+                    button = _css(w.Button(description="Expire",
                                            layout=w.Layout(width="80px", min_width="80px")),
                                   "labkit-am-expire")  # fmt: skip
                     button.on_click(lambda _, sid=s.id: self.expire(sid))

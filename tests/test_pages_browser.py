@@ -110,3 +110,80 @@ def test_an_injection_appears_in_the_dashboards_alert_row_within_3_s(
     finally:
         shared_lab.recover(5)
         page.close()
+
+
+def am_row(page: Any, alertname: str, node: str) -> Any:
+    return page.locator(".labkit-am-groups tr.labkit-am-alert", has_text=alertname).filter(
+        has=page.locator("td", has_text=re.compile(f"^{node}$"))
+    )
+
+
+@pytest.mark.timeout(300)
+def test_an_injection_appears_in_the_alertmanager_view_within_3_s(
+    shared_lab: Lab, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    assert shared_lab.config is not None
+    page = open_page(browser, shared_lab.config.alertmanager_page, height=1600)
+    try:
+        expect(page.locator(".labkit-am-status")).to_contain_text("read at", timeout=60_000)
+        row = am_row(page, "HighCPUUsage", "3")
+        expect(row).to_have_count(0, timeout=30_000)
+        shared_lab.inject(3, "cpu_spike", 20)
+        expect(row).to_have_count(1, timeout=3_000)
+        expect(row).to_have_class(re.compile("labkit-am-state-active"))
+        page.screenshot(path=str(SHOTS / "alertmanager.png"))
+    finally:
+        shared_lab.recover(3)
+        page.close()
+
+
+def notified(lab: Lab, since: float, node: str, status: str | None = None) -> list[Any]:
+    return [n for n in lab.notifications(since=since)
+            if n["alertname"] == "HighCPUUsage" and n["node"] == node
+            and (status is None or n["status"] == status)]  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_a_silence_created_in_the_page_holds_back_the_notification_until_it_expires(
+    shared_lab: Lab, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    assert shared_lab.config is not None
+    shared_lab.recover(1)
+    page = open_page(browser, shared_lab.config.alertmanager_page, height=1600)
+    try:
+        expect(page.locator(".labkit-am-status")).to_contain_text("read at", timeout=60_000)
+        form = page.locator(".labkit-am-silence-form")
+        form.locator(".labkit-am-matchers input").fill('alertname=HighCPUUsage node="1"')
+        form.locator(".labkit-am-duration input").fill("15")
+        form.locator(".labkit-am-comment input").fill("browser test: hold back node 1's CPU alert")
+        expect(form.locator(".labkit-amtool")).to_contain_text("silence add", timeout=5_000)
+        form.locator("button.labkit-am-create").click()
+        expect(page.locator(".labkit-am-message")).to_contain_text("Created silence", timeout=5_000)
+        created = time.time()
+        expect(page.locator(".labkit-am-silence-active")).to_contain_text('node="1"', timeout=5_000)
+        shared_lab.inject(1, "cpu_spike", 45)
+        row = am_row(page, "HighCPUUsage", "1")
+        expect(row).to_have_count(1, timeout=3_000)
+        expect(row).to_have_class(re.compile("labkit-am-state-suppressed"), timeout=3_000)
+        page.screenshot(path=str(SHOTS / "alertmanager-silenced.png"))
+        while time.time() < created + 14:  # the silence holds: nothing reaches the receiver
+            assert notified(shared_lab, created, "1") == [], "notified while silenced"
+            time.sleep(0.5)
+        deadline = time.time() + 15
+        while not notified(shared_lab, created, "1", "firing"):  # expired: it goes out
+            assert time.time() < deadline, "no notification after the silence expired"
+            time.sleep(0.3)
+        first = notified(shared_lab, created, "1", "firing")[0]
+        assert first["ts"] >= created + 15 - 1.0
+        expect(row).to_have_class(re.compile("labkit-am-state-active"), timeout=5_000)
+    finally:
+        shared_lab.recover(1)
+        page.close()
+    deadline = time.time() + 15  # leave no firing alert behind for the next test
+    while not notified(shared_lab, created, "1", "resolved"):
+        assert time.time() < deadline, "the resolution was not notified"
+        time.sleep(0.3)

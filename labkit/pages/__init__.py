@@ -25,15 +25,12 @@ def page(which: str = "dashboard") -> Any:
 
     parts: list[Any] = [header(which)]
     if which == "dashboard":
-        parts.append(Dashboard().widget)
-    parts += _alertmanager_view()
+        parts += [Dashboard().widget, w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>")]
+    parts.append(_alertmanager_view())
     return w.VBox(parts, layout={"width": "100%", "padding": "0 12px"})
 
 
-def _alertmanager_view() -> list[Any]:
-    import ipywidgets as w
-
+def _alertmanager_view() -> Any:
     from labkit.alertview_widget import AlertmanagerView
 
-    title = w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>")
-    return [title, AlertmanagerView().widget]
+    return AlertmanagerView().widget
