@@ -7,6 +7,7 @@
     labkit status  [--node 3|all] [--json]
     labkit up      [--nodes 12] [--seed 0] [--base-port 8001] [--prometheus-port 9090] ...
     labkit down
+    labkit dashboard   (the dashboard page: start it if it is not running; print its pages)
 
 Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
 2 bad input (the message names the flag, the value and what is allowed).
@@ -152,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FAILURE_MODES,
         metavar="MODE",
         help="the mode to end (default: all of them)",
+    )
+
+    sub.add_parser(
+        "dashboard",
+        help="the running lab's dashboard page (Voilà): start it if it is not running, and "
+        "print its addresses (the dashboard, the Alertmanager view)",
     )
 
     status = sub.add_parser("status", help="the lab's components, addresses, targets and nodes")
@@ -528,6 +535,13 @@ def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _dashboard(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit.stack import ensure_dashboard
+
+    ensure_dashboard(settings, out=out)
+    return EXIT_OK
+
+
 def _down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit.stack import down
 
@@ -667,6 +681,7 @@ _COMMANDS = {
     "inject": _inject,
     "recover": _recover,
     "status": _status,
+    "dashboard": _dashboard,
     "up": _up,
     "down": _down,
     "compose-files": _compose_files,

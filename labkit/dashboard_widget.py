@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import math
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,19 @@ PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B
            "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
            "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
            "#6C4516", "#0D2A63", "#AF0038"]  # fmt: skip
+
+
+TICK_SECONDS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+
+def clock_ticks(start_ms: float, end_ms: float, most: int = 7) -> tuple[list[float], list[str]]:
+    """Round clock times within a range (epoch ms), at most `most`, labelled in UTC."""
+    span = (end_ms - start_ms) / 1000
+    every = next((t for t in TICK_SECONDS if span / t <= most), TICK_SECONDS[-1])
+    first = math.ceil(start_ms / 1000 / every) * every
+    values = [float(t * 1000) for t in range(first, int(end_ms / 1000) + 1, every)]
+    pattern = "%H:%M:%S" if every < 60 else "%H:%M"
+    return values, [time.strftime(pattern, time.gmtime(v / 1000)) for v in values]
 
 
 def colour(name: str, index: int) -> str:
@@ -95,11 +109,15 @@ class _TimeseriesView:
         self.panel = panel
         self.names: list[str] | None = None
         self.shapes_key: tuple[Any, ...] = ()
+        self.ticks: list[float] = []
         self.layout: dict[str, Any] = {
-            "height": PANEL_HEIGHT, "template": "plotly_white", "hovermode": "x unified",
+            "height": PANEL_HEIGHT, "template": "plotly_white", "hovermode": "closest",
             "margin": {"l": 55, "r": 10, "t": 30, "b": 30},
             "title": {"text": panel.title, "font": {"size": 14}, "x": 0.01, "y": 0.98},
-            "xaxis": {"type": "date", "title": {"text": ""}},
+            # a linear axis of epoch ms with clock-time ticks written here: a date axis loses
+            # its type in the browser when its traces are restyled (plotly widget + Voilà)
+            "xaxis": {"type": "linear", "title": {"text": "time (UTC)", "font": {"size": 10}},
+                      "tickmode": "array", "tickvals": [], "ticktext": []},
             "yaxis": {"title": {"text": AXES.get(panel.unit, panel.unit), "font": {"size": 11}},
                       "rangemode": "tozero"},
             "legend": {"font": {"size": 10}, "x": 1.0, "xanchor": "left", "y": 1,
@@ -149,6 +167,7 @@ class _TimeseriesView:
             ])  # fmt: skip
             self.names = names
             self.shapes_key = ()
+            self.ticks = []
             fresh = True
         else:
             fresh = False
@@ -160,7 +179,13 @@ class _TimeseriesView:
                 trace_indexes=list(range(len(lines))),
             )
         end_ms = snap.at * 1000
-        self.figure.plotly_relayout({"xaxis.range": [end_ms - snap.range_seconds * 1000, end_ms]})
+        start_ms = end_ms - snap.range_seconds * 1000
+        relayout: dict[str, Any] = {"xaxis.range": [start_ms, end_ms]}
+        values, texts = clock_ticks(start_ms, end_ms)
+        if values != self.ticks:
+            relayout |= {"xaxis.tickvals": values, "xaxis.ticktext": texts}
+            self.ticks = values
+        self.figure.plotly_relayout(relayout)
         key = (tuple(faults), self.panel.extra.get("threshold"))
         if key != self.shapes_key:
             self.figure.layout.shapes = self._shapes(faults)

@@ -503,8 +503,8 @@ def up(
     render_prometheus(config, paths)
     render_slo_rules(config, paths)
     render_alertmanager(config, paths)
-    progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager and the "
-                  f"alert receiver (state in {paths.state})")  # fmt: skip
+    progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "
+                  f"alert receiver and the dashboard page (state in {paths.state})")  # fmt: skip
     started: list[Component] = []
     try:
         for comp in todo:
@@ -621,6 +621,25 @@ def _targets_and_rules(config: LabConfig) -> tuple[int, dict[str, str], int]:
     nodes_up = sum(1 for t in active if t["labels"].get("job") == NODE_JOB and t["health"] == "up")
     meta = {t["labels"]["job"]: t["health"] for t in active if t["labels"].get("job") in META_JOBS}
     return nodes_up, meta, sum(len(g["rules"]) for g in rules["data"]["groups"])
+
+
+def ensure_dashboard(settings: Settings, out: TextIO = sys.stdout, timeout: float = 60) -> None:
+    """Start the running lab's dashboard page when it is not running (`labkit up` starts it;
+    this brings it back after it was stopped or crashed), then say where its pages are."""
+    paths = LabPaths(settings.state_dir)
+    config = load_config(paths)
+    if config is None or read_pid(paths, "prometheus") is None:
+        raise LabNotRunning(paths.state)
+    comp = dashboard_component(config, paths)
+    if read_pid(paths, "dashboard") is None or not http_ok(comp.ready_url):
+        stop_component("dashboard", paths)
+        check_port_free(config.host, config.dashboard_port, "the lab's dashboard page")
+        print(f"labkit dashboard: starting the dashboard page on port {config.dashboard_port}",
+              file=out, flush=True)  # fmt: skip
+        spawn(comp, paths)
+        wait_ready(comp, paths, time.monotonic() + timeout)
+    print(f"  dashboard      {config.dashboard_page}", file=out)
+    print(f"  Alertmanager   {config.alertmanager_page}", file=out)
 
 
 def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:

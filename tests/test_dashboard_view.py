@@ -214,3 +214,34 @@ def test_the_pages_are_notebooks_of_two_cells_that_call_labkit() -> None:
         code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
         assert code == [f'from labkit.pages import page\n\npage("{name}")']
     assert dashboard.SEED_ROWS == 4
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_labkit_dashboard_brings_the_page_back_and_says_where_it_is(
+    shared_lab: Lab, tmp_path: Any
+) -> None:
+    import os
+    import subprocess
+    import urllib.request
+
+    from labkit.stack import LabPaths, stop_component
+    from tests.conftest import LABKIT
+
+    assert shared_lab.config is not None
+    assert stop_component("dashboard", LabPaths(shared_lab.settings.state_dir))
+    env = {**os.environ, "LABKIT_STATE_DIR": str(shared_lab.settings.state_dir)}
+    run = subprocess.run([*LABKIT, "dashboard"], env=env, capture_output=True, text=True,
+                         timeout=90)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "starting the dashboard page" in run.stdout
+    assert f"  dashboard      {shared_lab.config.dashboard_page}" in run.stdout
+    with urllib.request.urlopen(shared_lab.config.dashboard_url + "/", timeout=10) as r:
+        assert r.status == 200
+    again = subprocess.run([*LABKIT, "dashboard"], env=env, capture_output=True, text=True,
+                           timeout=90)  # fmt: skip
+    assert again.returncode == 0 and "starting" not in again.stdout
+    nolab = subprocess.run([*LABKIT, "dashboard"], capture_output=True, text=True, timeout=30,
+                           env={**os.environ, "LABKIT_STATE_DIR": str(tmp_path)})  # fmt: skip
+    assert nolab.returncode == 1 and "no lab is running" in nolab.stderr
+    assert "Traceback" not in nolab.stderr

@@ -70,6 +70,8 @@ def test_the_dashboard_page_draws_every_panel_and_keeps_refreshing(
         expect(page.locator(".labkit-dash-empty")).to_have_count(0, timeout=30_000)
         for panel in TIMESERIES:
             assert line_paths(page, panel), f"{panel}: no line drawn"
+        ticks = page.locator(".labkit-panel-cpu-usage-by-node .xtick text").all_text_contents()
+        assert ticks and all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", t) for t in ticks), ticks
         stats = page.locator(".labkit-dash-stat").all_inner_texts()
         assert len(stats) == 4 and "no data" not in stats and stats[0] == "6", stats
         before = (page.locator(".labkit-dash-status").inner_text(),
