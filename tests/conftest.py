@@ -23,6 +23,12 @@ from labkit.service import NodeApp
 
 REPO = Path(__file__).resolve().parent.parent
 LABKIT = [sys.executable, "-m", "labkit.cli"]
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it (Playwright drives it)
+# no first-run, no background traffic: the machine reaches no network but package registries
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 
 class FakeClock:
@@ -135,7 +141,17 @@ def make_app(node: Node) -> NodeApp:
     return NodeApp({8000: node})
 
 
-__all__ = ["LABKIT", "REPO", "FakeClock", "RunningFleet", "make_app", "render", "start_fleet"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "LABKIT",
+    "REPO",
+    "FakeClock",
+    "RunningFleet",
+    "make_app",
+    "render",
+    "start_fleet",
+]
 
 
 @pytest.fixture(scope="session")

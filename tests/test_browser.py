@@ -18,13 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_ports
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, free_ports
 
 pytestmark = pytest.mark.live
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / ".lab" / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 @pytest.fixture

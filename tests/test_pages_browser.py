@@ -13,13 +13,10 @@ from typing import Any
 import pytest
 
 from labkit.lab import Lab
-from tests.conftest import REPO
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO
 
 pytestmark = pytest.mark.live
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO / ".lab" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TIMESERIES = ["cpu-usage-by-node", "memory-usage-by-node", "request-rate-by-node",
               "latency-p50-p95-p99", "error-rate-by-node", "reliability-score-by-node",
               "error-budget-consumed-by-node", "rule-evaluation-time-by-group",
