@@ -4,7 +4,7 @@
 #                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
 #   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency and cold start,
-#                PromQL-to-DataFrame conversion
+#                PromQL-to-DataFrame conversion, a week of history, the live dashboard's cost
 #   make down    stop the lab
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
@@ -59,6 +59,7 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.detection
 	$(PY) -m benchmarks.query_frame
 	$(PY) -m benchmarks.history
+	$(PY) -m benchmarks.dashboard
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
