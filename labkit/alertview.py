@@ -21,6 +21,7 @@ service that does not answer raises ServiceUnreachable, a sentence that says how
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -297,7 +298,12 @@ def config_text(am_url: str, timeout: float = 5.0) -> str:
 
 
 def routes(am_url: str, timeout: float = 5.0) -> Route:
-    return parse_routes(config_text(am_url, timeout))
+    return _parsed_routes(config_text(am_url, timeout))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_routes(config: str) -> Route:  # the view asks every second; the config rarely moves
+    return parse_routes(config)
 
 
 def notifications(

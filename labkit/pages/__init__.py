@@ -5,6 +5,8 @@ alertmanager.ipynb (the Alertmanager view alone). Each is two cells: the work is
 
 from __future__ import annotations
 
+import os
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,24 @@ def path(base_url: str, name: str = "dashboard") -> str:
     return f"{base_url.rstrip('/')}/voila/render/{PAGES[name]}"
 
 
-def page(which: str = "dashboard") -> Any:
-    """The widgets of a page: a header with the lab's addresses, then the views."""
+def page(which: str = "dashboard", query: str | None = None) -> Any:
+    """The widgets of a page: a header with the lab's addresses, then the views. The page's
+    address may narrow the dashboard page to one view: `?only=dashboard` or
+    `?only=alertmanager` (Voilà hands the query string to the kernel as QUERY_STRING)."""
     import ipywidgets as w
 
     from labkit.dashboard_widget import Dashboard, header
 
+    if query is None:
+        query = os.environ.get("QUERY_STRING", "")
+    only = urllib.parse.parse_qs(query).get("only", [""])[0]
     parts: list[Any] = [header(which)]
-    if which == "dashboard":
-        parts += [Dashboard().widget, w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>")]
-    parts.append(_alertmanager_view())
+    if which == "dashboard" and only != "alertmanager":
+        parts.append(Dashboard().widget)
+        if only != "dashboard":
+            parts.append(w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>"))
+    if only != "dashboard":
+        parts.append(_alertmanager_view())
     return w.VBox(parts, layout={"width": "100%", "padding": "0 12px"})
 
 
