@@ -17,9 +17,11 @@ in the snapshot, never an exception.
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -44,15 +46,34 @@ def step_for(range_seconds: float) -> int:
     return max(1, math.ceil(range_seconds / MAX_POINTS))
 
 
+_local = threading.local()  # one kept-alive connection per worker thread and server
+
+
 def http_get_json(url: str, timeout: float) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as exc:  # Prometheus says why in the body
+    """GET a JSON body over a connection kept open between refreshes (a new TCP connection
+    per query every second costs more than the query). Prometheus' error bodies are JSON too."""
+    parts = urllib.parse.urlsplit(url)
+    pool: dict[str, http.client.HTTPConnection] = _local.__dict__.setdefault("pool", {})
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    for attempt in (0, 1):
+        conn = pool.get(parts.netloc)
+        if conn is None:
+            conn = pool[parts.netloc] = http.client.HTTPConnection(parts.netloc, timeout=timeout)
         try:
-            return json.loads(exc.read())
+            conn.request("GET", target)
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            del pool[parts.netloc]
+            if attempt:  # a kept connection the server closed gets one fresh try
+                raise
+            continue
+        try:
+            return json.loads(body)
         except ValueError:
-            raise exc from None
+            raise OSError(f"HTTP {response.status} from {url}: not JSON") from None
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,7 @@ class Feed:
         self.get_json = get_json
         self.workers = workers
         self._caches: dict[str, _RangeCache] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._view: tuple[tuple[int, ...] | None, int] | None = None
 
     def _api(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -213,11 +235,12 @@ class Feed:
             return fault_spans(self._range(expr, end, range_seconds, step), step)
 
         try:
-            with ThreadPoolExecutor(self.workers) as pool:
-                futures = [pool.submit(one, p) for p in panels()]
-                spans = pool.submit(faults)
-                snap.panels = [f.result() for f in futures]
-                snap.faults = spans.result()
+            if self._pool is None:  # kept: its threads keep their connections open
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="labkit-feed")
+            futures = [self._pool.submit(one, p) for p in panels()]
+            spans = self._pool.submit(faults)
+            snap.panels = [f.result() for f in futures]
+            snap.faults = spans.result()
         except (OSError, ValueError, KeyError, QueryRefused) as exc:
             self._caches.clear()
             snap.panels = [PanelData(p) for p in panels()]
