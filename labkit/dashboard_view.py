@@ -34,7 +34,7 @@ from typing import Any
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
 
 RANGES_SECONDS = {"5 min": 300, "15 min": 900, "60 min": 3600}
-MAX_POINTS = 150  # per series and range: the step grows with the range (2 s over 5 min)
+MAX_POINTS = 100  # per series and range: the step grows with the range (3 s over 5 min)
 HIDDEN_LABELS = {"__name__", "alertstate", "job", "instance", "alertname", "node", "severity"}
 
 Clock = Callable[[], float]

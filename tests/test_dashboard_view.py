@@ -62,30 +62,30 @@ class Clock:
 
 
 @pytest.mark.parametrize(
-    ("range_seconds", "step"), [(300, 2), (900, 6), (3600, 24), (60, 1), (150, 1), (301, 3)]
+    ("range_seconds", "step"), [(300, 3), (900, 9), (3600, 36), (60, 1), (100, 1), (301, 4)]
 )
-def test_the_step_keeps_every_range_under_150_points(range_seconds: int, step: int) -> None:
+def test_the_step_keeps_every_range_under_100_points(range_seconds: int, step: int) -> None:
     assert step_for(range_seconds) == step
-    assert range_seconds / step <= 150
+    assert range_seconds / step <= 100
 
 
 def test_a_refresh_asks_only_for_the_points_it_has_not_seen_plus_the_last_two() -> None:
     prom, clock = TablePrometheus(), Clock(1_800_000_000.4)
     feed = Feed("http://prometheus", clock=clock, get_json=prom)
-    first = feed.fetch(None, 120)  # step 1 s
+    first = feed.fetch(None, 90)  # step 1 s
     cpu = next(p for p in first.panels if p.panel.title == "CPU usage by node")
-    assert [len(s.x) for s in cpu.series] == [121, 121]
+    assert [len(s.x) for s in cpu.series] == [91, 91]
     assert cpu.series[0].x[-1] == 1_800_000_000 * 1000 == first.end * 1000  # on the grid, ms
     prom.asked.clear()
     clock.now += 1.0
-    second = feed.fetch(None, 120)
+    second = feed.fetch(None, 90)
     ranges = [a for a in prom.asked if "start" in a and "node_cpu" in a["query"]]
     assert [(float(a["start"]), float(a["end"])) for a in ranges] == [
         (1_800_000_000 - 2, 1_800_000_001)
     ]
     cpu = next(p for p in second.panels if p.panel.title == "CPU usage by node")
     xs = cpu.series[0].x
-    assert len(xs) == 121 and xs[0] == (1_800_000_001 - 120) * 1000  # the oldest one dropped
+    assert len(xs) == 91 and xs[0] == (1_800_000_001 - 90) * 1000  # the oldest one dropped
     assert list(xs) == sorted(set(xs))  # no point kept twice
 
 
@@ -97,7 +97,7 @@ def test_changing_nodes_or_range_starts_afresh_with_the_node_filter_filled() -> 
     feed.fetch([5, 2], 900)
     cpu = [a for a in prom.asked if a["query"].startswith("node_cpu_usage_percent")]
     assert cpu == [{"query": 'node_cpu_usage_percent{node=~"2|5"}',
-                    "start": str(1_800_000_000 - 900), "end": "1800000000", "step": "6"}]  # fmt: skip
+                    "start": str(1_800_000_000 - 900), "end": "1800000000", "step": "9"}]  # fmt: skip
 
 
 def test_a_refused_query_is_a_sentence_in_its_panel_and_the_rest_still_draw() -> None:
