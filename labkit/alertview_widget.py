@@ -124,10 +124,12 @@ class AlertmanagerView:
         self.route_button.on_click(self.test_route)
         for field in (self.matchers, self.duration, self.creator, self.comment):
             field.observe(self._preview, names="value")
-        self.pacer: Pacer[av.ViewState] = Pacer(self._collect, self._show, refresh_seconds)
+        self.pacer: Pacer[av.ViewState] = Pacer(
+            self._collect, self._show, refresh_seconds, connected=self._redraw
+        )
         self.widget = _css(
-            w.VBox([w.HTML(view.STYLE), self.status, self.groups, self.silences, self.form,
-                    self.notifications, self.routes, self.pacer.widget]),
+            w.VBox([self.pacer.widget, w.HTML(view.STYLE), self.status, self.groups,
+                    self.silences, self.form, self.notifications, self.routes]),
             "labkit-am-view",
         )  # fmt: skip
         self._preview()
@@ -240,6 +242,13 @@ class AlertmanagerView:
             self._row_keys = keys
         for s in shown:
             self._rows[s.id].value = view.render_silence(s, self.am_url, state.now)
+
+    def _redraw(self) -> None:
+        """A page attached: rebuild the silence rows and resend every part on the next
+        refresh (changes sent while it attached may never have reached it)."""
+        self._row_keys = []
+        for part in (self.status, self.groups, self.routes_html, self.notifications):
+            part.send_state()
 
     def refresh(self) -> av.ViewState:
         state = self._collect()

@@ -35,7 +35,6 @@ from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
 
 RANGES_SECONDS = {"5 min": 300, "15 min": 900, "60 min": 3600}
 MAX_POINTS = 100  # per series and range: the step grows with the range (3 s over 5 min)
-HIDDEN_LABELS = {"__name__", "alertstate", "job", "instance", "alertname", "node", "severity"}
 
 Clock = Callable[[], float]
 GetJson = Callable[[str, float], Any]
@@ -279,12 +278,13 @@ def _series(cache: _RangeCache, template: str) -> list[Series]:
 def _alert_rows(result: list[dict[str, Any]]) -> list[dict[str, str]]:
     """ALERTS series as table rows: alert, node, severity, and the labels that tell alerts of
     one name apart (an SLO's windows, its sloth severity)."""
+    from labkit.panel import alert_details  # one wording for every page: "SLO x, page"
+
     rows = []
     for item in result:
         m = item["metric"]
-        other = ", ".join(f"{k}={v}" for k, v in sorted(m.items()) if k not in HIDDEN_LABELS)
         rows.append({"alert": m.get("alertname", ""), "node": m.get("node", ""),
-                     "severity": m.get("severity", ""), "labels": other})  # fmt: skip
+                     "severity": m.get("severity", ""), "labels": alert_details(m)})  # fmt: skip
     rows.sort(key=lambda r: (r["alert"], _natural(r["node"]), r["labels"]))
     return rows
 

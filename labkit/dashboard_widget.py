@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from labkit.lab import Lab
 
 LEGEND_LIMIT = 20  # past this many series: WebGL, no legend, a fleet median
+LEGEND_CHARS = 16  # longer series names are shown on hover, not in a legend
 PANEL_HEIGHT = 250
 # 24 distinct colours (plotly's Dark24), one per node id, the same in every panel
 PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100",
@@ -130,12 +131,24 @@ class _TimeseriesView:
             "uirevision": "keep",  # zoom and hidden traces survive refreshes
         }  # fmt: skip
         self.figure: Any = None
-        self.box = w.Box(layout={"width": "100%"})
+        self.box = w.Box(layout={"width": "100%", "height": f"{PANEL_HEIGHT}px"})
         self._new_figure([])
 
+    def resync(self) -> None:
+        """The whole figure into the widget's state (what a new view draws), and the layout's
+        moving parts re-sent with the next update."""
+        from copy import deepcopy
+
+        self.figure._widget_layout = deepcopy(self.figure._layout_obj._props)
+        self.figure._widget_data = deepcopy(self.figure._data)
+        self.figure.send_state(["_widget_data", "_widget_layout"])
+        self.box.send_state()
+        self.shapes_key, self.ticks, self.range, self.seen = (), [], [], ()
+
     def _legend_room(self, shown: bool, names: list[str]) -> None:
-        longest = max((len(n) for n in names), default=0)
-        self.layout["margin"]["r"] = 50 + 7 * longest if shown else 10
+        self.layout["margin"]["r"] = (
+            50 + 7 * max((len(n) for n in names), default=0) if shown else 10
+        )
 
     def _s(self, epoch_ms: float) -> float:
         return (epoch_ms - self.origin_ms) / 1000
@@ -150,6 +163,7 @@ class _TimeseriesView:
 
         old = self.figure
         self.figure = go.FigureWidget(data=traces, layout=self.layout)
+        self.figure._config = {"responsive": True, "displaylogo": False}  # the panel's width
         self.box.children = [self.figure]
         if old is not None:
             old.close()
@@ -168,9 +182,12 @@ class _TimeseriesView:
         names = [name for name, _, _ in lines]
         if names != self.names:  # the set of series changed: a new figure with them
             trace = go.Scattergl if many else go.Scatter
-            self._legend_room(not many, names)
+            # a legend only where it fits beside the plot: long names (rule groups) are read
+            # on hover instead
+            legend = not many and max((len(n) for n in names), default=0) <= LEGEND_CHARS
+            self._legend_room(legend, names)
             self._new_figure([
-                trace(x=x, y=y, name=name, mode="lines", showlegend=not many,
+                trace(x=x, y=y, name=name, mode="lines", showlegend=legend,
                       line={"width": 3, "color": "black"} if name == "fleet median"
                       else {"width": 1, "color": colour(name, i)},
                       opacity=1.0 if not many or name == "fleet median" else 0.5,
@@ -226,8 +243,10 @@ class _TimeseriesView:
              "x0": self._s(f.start_ms), "x1": self._s(f.end_ms),
              "y0": 0, "y1": 1, "fillcolor": "rgba(255, 96, 96, 0.15)", "line": {"width": 0},
              "layer": "below", "label": {"text": f"{f.failure} on node {f.node}",
-                                         "textposition": "top left", "font": {"size": 9}}}
-            for f in faults
+                                         "textposition": ("top left", "middle left",
+                                                          "bottom left")[i % 3],
+                                         "font": {"size": 9}}}
+            for i, f in enumerate(faults)
         ]  # fmt: skip
         if "threshold" in self.panel.extra:
             value, text = self.panel.extra["threshold"]
@@ -278,14 +297,14 @@ def _alerts_html(data: PanelData) -> str:
             title + "<table class='labkit-dash-alerts'><tr><td><i>none firing</i></td></tr></table>"
         )
     head = "".join(f"<th style='text-align:left;padding:1px 6px'>{h}</th>"
-                   for h in ("alert", "node", "severity", "other labels"))  # fmt: skip
+                   for h in ("alert", "node", "severity", "which"))  # fmt: skip
     body = "".join(
         "<tr>" + "".join(f"<td style='padding:1px 6px'>{e(r[c])}</td>"
                          for c in ("alert", "node", "severity", "labels")) + "</tr>"
         for r in data.rows
     )  # fmt: skip
     return (
-        title + "<div style='max-height:215px;overflow-y:auto'><table class='labkit-dash-alerts' "
+        title + "<div style='max-height:230px;overflow-y:auto'><table class='labkit-dash-alerts' "
         f"style='font-size:12px'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
@@ -309,7 +328,7 @@ class Dashboard:
         self.refresh_seconds = refresh_seconds
         self.feed = Feed(lab.prometheus_url) if lab is not None else None
         ids = [str(i) for i in (lab.fleet.urls if lab is not None and lab._fleet else [])]
-        self.nodes = w.SelectMultiple(options=["all", *ids], value=["all"], rows=3,
+        self.nodes = w.SelectMultiple(options=["all", *ids], value=["all"], rows=5,
                                       description="nodes", layout={"width": "220px"})  # fmt: skip
         self.range = w.ToggleButtons(options=list(RANGES_SECONDS), value=range_label,
                                      description="range",
@@ -346,8 +365,10 @@ class Dashboard:
         self.pacer: Pacer[Snapshot | str] = Pacer(
             self.fetch, self.apply, refresh_seconds,
             failed=lambda exc: f"the dashboard could not refresh: {exc!r}",
+            connected=self._redraw,
         )  # fmt: skip
-        self.widget = w.VBox([top, *rows, self.pacer.widget], layout={"width": "100%"})
+        # the heartbeat first: it ticks as soon as the page shows, before the figures are drawn
+        self.widget = w.VBox([self.pacer.widget, top, *rows], layout={"width": "100%"})
         self.widget.add_class("labkit-dashboard")
         self.nodes.observe(lambda _: self._changed(), names="value")
         self.range.observe(lambda _: self._changed(), names="value")
@@ -394,16 +415,19 @@ class Dashboard:
             self._say(snap.error, problem=True)
         else:
             when = time.strftime("%H:%M:%S", time.gmtime(snap.at))
+            wait = " · charts wait: this page is still drawing" if self.pacer.behind else ""
             self._say(f"updated {when} UTC · step {snap.step_seconds} s · "
-                      f"refresh took {snap.took_seconds * 1000:.0f} ms")  # fmt: skip
+                      f"refresh took {snap.took_seconds * 1000:.0f} ms{wait}")  # fmt: skip
         for box, data in zip(self.boxes, snap.panels, strict=True):
             if data.has_data and not data.error:
                 box.remove_class("labkit-dash-empty")
             else:
                 box.add_class("labkit-dash-empty")
+        busy = self.pacer.behind  # the page is still drawing: figures wait, the rest goes
         for (p, view), data in zip(self.views, snap.panels, strict=True):
             if isinstance(view, _TimeseriesView):
-                view.update(data, snap.faults, snap)
+                if not busy:
+                    view.update(data, snap.faults, snap)
             elif p.kind == "table":
                 view.value = _alerts_html(data)
             else:
@@ -413,6 +437,19 @@ class Dashboard:
         snap = self.fetch()
         self.apply(snap)
         return snap
+
+    def _redraw(self) -> None:
+        """A page (re)attached, and may have missed changes sent meanwhile: send every part's
+        state again, and the figures' ranges, ticks and bands with the next update (their
+        data goes with every update anyway). Nothing is drawn twice."""
+        for _, view in self.views:
+            if isinstance(view, _TimeseriesView):
+                view.resync()
+            else:
+                view.send_state()
+        for box in self.boxes:
+            box.send_state()
+        self.status.send_state()
 
     def _changed(self) -> None:
         if not self.pacer.running:  # no loop: draw now

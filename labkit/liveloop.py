@@ -11,12 +11,17 @@ and only as fast as the page draws:
 - `beat`: the browser side of the heartbeat ticks every HEARTBEAT_SECONDS while a page shows
   it. The kernel cannot see a tab close (Voilà keeps the kernel running), so the loop stops
   fetching when the ticks stop; the idle kernel is then culled by the server.
+- the browser side also fits plotly figures to their panels (a figure drawn before the page
+  laid it out keeps plotly's default 700 px width otherwise).
 - `seq`/`ack`: each refresh sent is numbered; the browser echoes the number once it has
-  everything before it. A page that draws slower than the kernel sends (a busy machine, no
-  GPU) is sent nothing new until it catches up, so it never falls behind.
+  everything before it. `behind` says the page has not drawn the refresh before the last one
+  (a busy machine, no GPU): a view then leaves out its heavy parts (the dashboard's figures)
+  and keeps its light ones (alerts, stats) current, so the page never falls behind.
 
 Before any page has shown the view, it refreshes once (the first state a page reads carries
-data), then waits for one. Nothing here raises into the kernel.
+data), then waits for one; when a page (re)connects, `connected()` lets the view redraw in
+full, since updates sent while a page attaches can be lost. Nothing here raises into the
+kernel.
 """
 
 from __future__ import annotations
@@ -40,11 +45,23 @@ def heartbeat_widget() -> Any:
     class Heartbeat(anywidget.AnyWidget):
         _esm = f"""
         function render({{ model, el }}) {{
-          const tick = () => {{ model.set("beat", Date.now()); model.save_changes(); }};
           const ack = () => {{ model.set("ack", model.get("seq")); model.save_changes(); }};
+          // plotly figures drawn before the page laid them out take a default 700 px width;
+          // a resize event makes every responsive figure fit its panel again
+          const fit = () => {{
+            for (const gd of document.querySelectorAll(".js-plotly-plot")) {{
+              const svg = gd.querySelector("svg.main-svg");
+              if (svg && Math.abs(svg.getBoundingClientRect().width - gd.clientWidth) > 4) {{
+                window.dispatchEvent(new Event("resize"));
+                return;
+              }}
+            }}
+          }};
+          // the tick acks too: a seq lost while the page connected cannot stall the kernel
+          const tick = () => {{ model.set("beat", Date.now()); ack(); fit(); }};
           model.on("change:seq", ack);
           tick();
-          ack();
+          setTimeout(fit, 1000);
           const timer = setInterval(tick, {HEARTBEAT_SECONDS * 1000:.0f});
           return () => {{ clearInterval(timer); model.off("change:seq", ack); }};
         }}
@@ -64,10 +81,12 @@ class Pacer(Generic[T]):
         show: Callable[[T], None],
         refresh_seconds: float = 1.0,
         failed: Callable[[BaseException], T] | None = None,
+        connected: Callable[[], None] | None = None,
     ) -> None:
         self.fetch = fetch
         self.show = show
         self.failed = failed
+        self.connected = connected
         self.refresh_seconds = refresh_seconds
         self.widget = heartbeat_widget()
         self.last_beat: float | None = None
@@ -75,7 +94,13 @@ class Pacer(Generic[T]):
         self._task: asyncio.Task[None] | None = None
 
     def _beat(self, _: Any = None) -> None:
+        was = self.watched
         self.last_beat = time.monotonic()
+        if not was and self.connected is not None:
+            # A page has (re)connected. Voilà attaches it after the notebook ran: changes made
+            # while it was attaching may never have reached it, so the view redraws in full.
+            with contextlib.suppress(Exception):
+                self.connected()
 
     @property
     def watched(self) -> bool:
@@ -86,7 +111,8 @@ class Pacer(Generic[T]):
 
     @property
     def behind(self) -> bool:
-        """Has the page not yet drawn the refresh before the last one?"""
+        """Has the page not yet drawn the refresh before the last one? (Then send only what
+        is light.)"""
         return bool(self.widget.seq - self.widget.ack > 1)
 
     @property
@@ -98,8 +124,8 @@ class Pacer(Generic[T]):
         first = True
         while True:
             started = time.monotonic()
-            if not first and (not self.watched or self.behind):
-                await asyncio.sleep(0.1 if self.watched else self.refresh_seconds)
+            if not first and not self.watched:
+                await asyncio.sleep(self.refresh_seconds)
                 continue
             first = False
             try:

@@ -109,6 +109,10 @@ class Matcher:
 
 
 def _unquote(raw: str, whole: str) -> str:
+    if any(q in raw for q in TYPOGRAPHIC_QUOTES):  # pasted from a document or chat
+        raise InvalidInput("matcher", whole, 'straight quotes (") around a value',
+                           hint="“ ” ‘ ’ would be part of the value, which then matches "
+                                "no alert")  # fmt: skip
     """A value as Alertmanager 0.25's ParseMatcher reads it: an opening quote needs its closing
     one, \\" \\\\ and \\n are unescaped, any other backslash is kept (so \\d survives)."""
     quoted = raw.startswith('"')
@@ -134,6 +138,9 @@ def _unquote(raw: str, whole: str) -> str:
             "matcher", whole, SYNTAX, hint="The value's opening quote has no closing one"
         )
     return "".join(out)
+
+
+TYPOGRAPHIC_QUOTES = "“”‘’„«»"
 
 
 def parse_matcher(text: str) -> Matcher:

@@ -259,8 +259,8 @@ def watch(
     others = sorted({str(n["alertname"]) for n in notes} - {ALERT})
     print(f"Alertmanager holds {ALERT} on node {node}: {how}.")
     print(
-        f"In {time.time() - since:.0f} s the receiver got {len(noisy)} notification(s) of "
-        f"{ALERT} on node {node}"
+        f"In the {time.time() - since:.0f} s since `since` (the last {seconds:.0f} s with the "
+        f"alert held), the receiver got {len(noisy)} notification(s) of {ALERT} on node {node}"
         + (f"; it got some of node {node}'s other alerts: {', '.join(others)}." if others else ".")
     )
     return _frame(notes, since)

@@ -125,3 +125,9 @@ def test_a_doubled_operator_is_a_typo_not_a_value() -> None:
     with pytest.raises(InvalidInput, match="Quote a value"):
         parse_matchers(["node==6"])
     assert parse_matchers(['node="=6"']) == [Matcher("node", "=", "=6")]
+
+
+@pytest.mark.parametrize("text", ["node=“3”", "node=‘3’", ["alertname=X", "node=„3“"]])
+def test_typographic_quotes_are_refused_with_a_sentence(text: object) -> None:
+    with pytest.raises(InvalidInput, match="straight quotes"):
+        parse_matchers(text)  # type: ignore[arg-type]
