@@ -104,10 +104,11 @@ def _median(series: list[Any]) -> tuple[Any, Any]:
 class _TimeseriesView:
     """One time series panel: a FigureWidget whose traces follow the panel's series."""
 
-    def __init__(self, panel: Panel) -> None:
+    def __init__(self, panel: Panel, label_faults: bool = False) -> None:
         import ipywidgets as w
 
         self.panel = panel
+        self.label_faults = label_faults  # name the bands here; the other panels just shade
         self.names: list[str] | None = None
         self.shapes_key: tuple[Any, ...] = ()
         self.ticks: list[float] = []
@@ -242,10 +243,10 @@ class _TimeseriesView:
             {"type": "rect", "xref": "x", "yref": "paper",
              "x0": self._s(f.start_ms), "x1": self._s(f.end_ms),
              "y0": 0, "y1": 1, "fillcolor": "rgba(255, 96, 96, 0.15)", "line": {"width": 0},
-             "layer": "below", "label": {"text": f"{f.failure} on node {f.node}",
-                                         "textposition": ("top left", "middle left",
-                                                          "bottom left")[i % 3],
-                                         "font": {"size": 9}}}
+             "layer": "below",
+             **({"label": {"text": f"{f.failure} on node {f.node}",
+                           "textposition": ("top left", "middle left", "bottom left")[i % 3],
+                           "font": {"size": 9}}} if self.label_faults else {})}
             for i, f in enumerate(faults)
         ]  # fmt: skip
         if "threshold" in self.panel.extra:
@@ -342,7 +343,8 @@ class Dashboard:
             cells = []
             for p in row_panels:
                 if p.kind == "timeseries":
-                    view: Any = _TimeseriesView(p)
+                    first = not any(isinstance(v, _TimeseriesView) for _, v in self.views)
+                    view: Any = _TimeseriesView(p, label_faults=first)
                     inner = view.box
                 else:
                     view = w.HTML()

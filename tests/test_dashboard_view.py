@@ -183,8 +183,12 @@ def test_the_widget_draws_every_panel_from_the_live_lab_with_faults_shaded(
     names = [t.name for t in errors.figure.data]
     assert names == [f"node {i}" for i in range(1, 7)]  # natural node order
     shapes = errors.figure.layout.shapes
-    assert any(s.type == "rect" and "error_burst on node 4" in s.label.text for s in shapes)
+    assert any(s.type == "rect" for s in shapes)  # the band, unnamed: the CPU panel names it
     assert any(s.type == "line" and s.y0 == 5.0 for s in shapes)  # 5 %, in percent
+    cpu = views["CPU usage by node"]
+    assert isinstance(cpu, _TimeseriesView)
+    assert any(s.type == "rect" and "error_burst on node 4" in (s.label.text or "")
+               for s in cpu.figure.layout.shapes)  # fmt: skip
     assert "labkit-dash-alerts" in views["Active alerts"].value
     assert "Active nodes" in views["Active nodes"].value and ">6<" in views["Active nodes"].value
 
