@@ -41,6 +41,7 @@ lab: $(STAMP) os-packages
 	$(VENV)/bin/labkit up
 	@echo "JupyterLab on notebooks/ (Ctrl-C stops JupyterLab; the lab keeps running until make down)"
 	$(JUPYTER_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks \
+		--LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 down: $(STAMP)
