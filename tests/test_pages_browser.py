@@ -187,3 +187,22 @@ def test_a_silence_created_in_the_page_holds_back_the_notification_until_it_expi
     while not notified(shared_lab, created, "1", "resolved"):
         assert time.time() < deadline, "the resolution was not notified"
         time.sleep(0.3)
+
+
+@pytest.mark.timeout(300)
+def test_every_address_labkit_up_prints_opens_in_the_browser(shared_lab: Lab, browser: Any) -> None:
+    printed = (shared_lab.settings.state_dir / "up.txt").read_text().split("ready in", 1)[1]
+    urls = sorted(set(re.findall(r"https?://[^\s)]+", printed)))
+    last = re.search(r"(http://[\d.]+:)(\d+)/metrics \.\.\. :(\d+)", printed)
+    assert last, printed
+    urls = [u for u in urls if not u.endswith(f":{last.group(2)}/metrics")]
+    urls += [f"{last.group(1)}{port}/metrics" for port in (last.group(2), last.group(3))]
+    assert len(urls) >= 9, urls
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        for url in urls:
+            response = page.goto(url, timeout=90_000)
+            assert response is not None and response.status == 200, (url, response)
+            assert "404 page not found" not in page.content(), url
+    finally:
+        page.close()
