@@ -35,7 +35,6 @@ CSS classes, stable for browser tests (every part sits inside `.labkit-am-view`)
 
 from __future__ import annotations
 
-import contextlib
 import html
 from typing import TYPE_CHECKING, Any
 
@@ -69,8 +68,7 @@ class AlertmanagerView:
         if lab is None:
             from labkit.lab import Lab
 
-            with contextlib.suppress(LabkitError):
-                lab = Lab.connect()
+            lab = Lab.connect_or_none()
         self.lab = lab
         self.refresh_seconds = refresh_seconds
         self.am_url = lab.alertmanager_url if lab else ""

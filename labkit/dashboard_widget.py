@@ -22,7 +22,6 @@ addresses).
 
 from __future__ import annotations
 
-import contextlib
 import html
 import math
 import re
@@ -323,8 +322,7 @@ class Dashboard:
         if lab is None:
             from labkit.lab import Lab
 
-            with contextlib.suppress(LabkitError):
-                lab = Lab.connect()
+            lab = Lab.connect_or_none()
         self.lab = lab
         self.refresh_seconds = refresh_seconds
         self.feed = Feed(lab.prometheus_url) if lab is not None else None

@@ -122,6 +122,14 @@ class Lab:
         return cls(config, settings)
 
     @classmethod
+    def connect_or_none(cls, state_dir: Path | str | None = None) -> Lab | None:
+        """The running lab, or None (a widget then says how to start one)."""
+        try:
+            return cls.connect(state_dir)
+        except LabkitError:
+            return None
+
+    @classmethod
     def start(
         cls, state_dir: Path | str | None = None, *, quiet: bool = True, **config: Any
     ) -> Lab:

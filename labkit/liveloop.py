@@ -37,6 +37,18 @@ HEARTBEAT_SECONDS = 3.0  # how often an open page says it is there
 PAUSE_AFTER_SECONDS = 20.0  # no word from any page for this long: stop fetching
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop a live view can run on: Jupyter's kernel loop; None outside it."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return None
+        return loop if loop.is_running() else None
+
+
 def heartbeat_widget() -> Any:
     """A widget without a face: `beat` from the browser, `seq` from the kernel, `ack` back."""
     import anywidget
@@ -141,15 +153,9 @@ class Pacer(Generic[T]):
 
     def start(self) -> bool:
         """Refresh on the running loop (in Jupyter); False when there is no loop to run on."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                loop = asyncio.get_event_loop()
-            except RuntimeError:
-                return False
-            if not loop.is_running():
-                return False
+        loop = running_loop()
+        if loop is None:
+            return False
         if not self.running:
             self._task = loop.create_task(self._loop())
         return True

@@ -12,7 +12,6 @@ down, a bad choice) show in the panel as a sentence, never as a traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 from labkit import panel
@@ -32,8 +31,7 @@ class ControlPanel:
         if lab is None:
             from labkit.lab import Lab
 
-            with contextlib.suppress(LabkitError):
-                lab = Lab.connect()
+            lab = Lab.connect_or_none()
         self.lab = lab
         self.refresh_seconds = refresh_seconds
         self.injection: panel.Injection | None = None
