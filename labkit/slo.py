@@ -87,6 +87,21 @@ def budget_remaining(consumed: float) -> float:
     return 1.0 - consumed
 
 
+def budget_words(remaining: float) -> str:
+    """A budget's state as a learner reads it: "62.5 % left", "all spent", or, once
+    overspent, "spent 5.3x its budget" (never "-433 % left")."""
+    if (
+        isinstance(remaining, bool)
+        or not isinstance(remaining, int | float)
+        or math.isnan(remaining)
+    ):
+        raise InvalidInput("remaining", remaining, "a share of the budget (1 = untouched)")
+    if remaining > 0:
+        return f"{remaining * 100:.1f} % left"
+    spent = 1.0 - remaining
+    return "all spent" if spent < 1.05 else f"spent {spent:.1f}x its budget"
+
+
 def time_to_exhaustion(error_ratio: float, objective: float, period_seconds: float,
                        remaining: float = 1.0) -> float:  # fmt: skip
     """Seconds until `remaining` of the budget is gone at `error_ratio` (inf at 0 errors)."""

@@ -89,3 +89,17 @@ def test_budget_spent_before_a_burn_rate_alert_does_not_depend_on_the_error_rati
             assert alert.detection_seconds(ratio, objective) <= alert.long_seconds
         else:
             assert math.isinf(spent)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "words"),
+    [(0.625, "62.5 % left"), (1.0, "100.0 % left"), (0.0, "all spent"), (-0.02, "all spent"),
+     (-4.333, "spent 5.3x its budget"), (-28.8, "spent 29.8x its budget")],
+)  # fmt: skip
+def test_budget_words_say_overspent_not_negative_left(remaining: float, words: str) -> None:
+    assert slo.budget_words(remaining) == words
+
+
+def test_budget_words_refuse_nan() -> None:
+    with pytest.raises(InvalidInput, match="remaining"):
+        slo.budget_words(float("nan"))
