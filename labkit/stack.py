@@ -205,12 +205,18 @@ def node_targets(config: LabConfig) -> list[dict[str, Any]]:
     ]
 
 
-def render_prometheus(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> Path:
-    """prometheus/prometheus.yml with absolute paths, and this lab's targets beside it."""
+def render_prometheus(
+    config: LabConfig, paths: LabPaths, source: Path = PROJECT, rules: bool = True
+) -> Path:
+    """prometheus/prometheus.yml with absolute paths, and this lab's targets beside it.
+    `rules=False` leaves the rule files out: `up` starts Prometheus that way and adds them
+    once every target has been scraped (see `up`)."""
     base = yaml.safe_load((source / "prometheus" / "prometheus.yml").read_text())
     rules_dir = source / "prometheus"
     base["rule_files"] = [str(rules_dir / pattern) for pattern in base.get("rule_files", [])]
     base["rule_files"].append(str(paths.prometheus / "rules" / "*.yml"))  # generated rules
+    if not rules:
+        base["rule_files"] = []
     targets = paths.prometheus / "targets"
     targets.mkdir(parents=True, exist_ok=True)
     (paths.prometheus / "rules").mkdir(exist_ok=True)
@@ -500,9 +506,14 @@ def up(
     paths.state.mkdir(parents=True, exist_ok=True)
     for sub in ("run", "logs"):
         (paths.state / sub).mkdir(exist_ok=True)
-    render_prometheus(config, paths)
     render_slo_rules(config, paths)
+    rule_counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
+    # Prometheus starts without its rules: a restarted lab's TSDB still holds the previous
+    # run's last samples (no staleness markers at shutdown), and for 5 minutes of lookback a
+    # `for: 0s` alert would fire on them until the first scrapes (about 5 s) replace them.
+    render_prometheus(config, paths, rules=False)
     render_alertmanager(config, paths)
+    drop_notification_log(paths)
     progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "
                   f"alert receiver and the dashboard page (state in {paths.state})")  # fmt: skip
     started: list[Component] = []
@@ -515,7 +526,7 @@ def up(
             wait_ready(comp, paths, deadline)
             progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
         classic = probe_classic_ui(config.prometheus_url)  # once: Prometheus is ready
-        _wait_targets(config, paths, deadline, progress, classic)
+        _wait_targets(config, paths, deadline, progress, classic, rule_counts)
     except BaseException:
         for comp in reversed(started):
             stop_component(comp.name, paths)
@@ -567,17 +578,45 @@ def wait_ready(comp: Component, paths: LabPaths, deadline: float) -> None:
         time.sleep(0.05)
 
 
+def drop_notification_log(paths: LabPaths) -> None:
+    """Forget which alerts Alertmanager last notified, keeping its silences.
+
+    Alertmanager deduplicates against its notification log, which it saves on shutdown: an
+    alert notified as firing when the lab stopped stays "notified: firing" there, no
+    resolution ever goes out (Prometheus is gone), and the same alert firing again in a later
+    lab counts as already notified until `repeat_interval` (1 h) has passed. The alerts
+    themselves live only in memory and end with the lab, so the log has nothing worth keeping
+    across a restart."""
+    (paths.alertmanager / "data" / "nflog").unlink(missing_ok=True)
+
+
+def load_rules(config: LabConfig, paths: LabPaths) -> None:
+    """Give the running Prometheus its rule files (a config reload, SIGHUP)."""
+    render_prometheus(config, paths)
+    pid = read_pid(paths, "prometheus")
+    if pid is not None:
+        os.kill(pid, signal.SIGHUP)
+
+
 def _wait_targets(
-    config: LabConfig, paths: LabPaths, deadline: float, progress: Progress, classic: bool | None
+    config: LabConfig,
+    paths: LabPaths,
+    deadline: float,
+    progress: Progress,
+    classic: bool | None,
+    counts: list[rulefiles.RuleCount] | None = None,
 ) -> None:
     """Until Prometheus scrapes every node, itself and Alertmanager successfully, and has
-    loaded every rule of the rule files its rendered config names."""
-    counts = rulefiles.count(rulefiles.rule_files(paths.prometheus / "prometheus.yml"))
+    loaded every rule of `counts` (default: the rule files its rendered config names). A
+    Prometheus started without its rules gets them once every target is up."""
+    if counts is None:
+        counts = rulefiles.count(rulefiles.rule_files(paths.prometheus / "prometheus.yml"))
     wanted = sum(c.rules for c in counts)
+    reloaded = bool(rulefiles.rule_files(paths.prometheus / "prometheus.yml"))
     shown_targets: tuple[int, dict[str, str]] | None = None
     shown_rules: int | None = None
     while True:
-        nodes_up, meta, loaded = _targets_and_rules(config)
+        nodes_up, meta, loaded, notifying = _targets_and_rules(config)
         meta_words = ", ".join(
             f"{job} {meta[job] if meta.get(job) in ('up', 'down') else 'not scraped yet'}"
             for job in META_JOBS
@@ -589,11 +628,13 @@ def _wait_targets(
             loading = f"{loaded} of {wanted}" if loaded != wanted else rulefiles.describe(counts)
             progress.line(f"  rules         {loading} loaded")
             shown_rules = loaded
-        if (
-            nodes_up == config.nodes
-            and loaded == wanted
-            and all(meta.get(job) == "up" for job in META_JOBS)
-        ):
+        targets_up = nodes_up == config.nodes and all(meta.get(job) == "up" for job in META_JOBS)
+        if targets_up and not reloaded:
+            load_rules(config, paths)
+            reloaded = True
+        # a reload rediscovers Alertmanager (about 3 s): alerts fired before it is known are
+        # dropped and sent again only after Prometheus' resend delay (1 min)
+        if targets_up and loaded == wanted and notifying:
             return
         if time.monotonic() > deadline:
             where = (
@@ -610,17 +651,20 @@ def _wait_targets(
         time.sleep(0.1)
 
 
-def _targets_and_rules(config: LabConfig) -> tuple[int, dict[str, str], int]:
-    """Nodes scraped successfully, the health of the meta-monitoring jobs, rules loaded."""
+def _targets_and_rules(config: LabConfig) -> tuple[int, dict[str, str], int, bool]:
+    """Nodes scraped successfully, the health of the meta-monitoring jobs, rules loaded, and
+    whether Prometheus knows where to send alerts."""
     try:
         targets = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")
         rules = get_json(f"{config.prometheus_url}/api/v1/rules")
+        managers = get_json(f"{config.prometheus_url}/api/v1/alertmanagers")
     except (OSError, ValueError):
-        return 0, {}, 0
+        return 0, {}, 0, False
     active = targets["data"]["activeTargets"]
     nodes_up = sum(1 for t in active if t["labels"].get("job") == NODE_JOB and t["health"] == "up")
     meta = {t["labels"]["job"]: t["health"] for t in active if t["labels"].get("job") in META_JOBS}
-    return nodes_up, meta, sum(len(g["rules"]) for g in rules["data"]["groups"])
+    loaded = sum(len(g["rules"]) for g in rules["data"]["groups"])
+    return nodes_up, meta, loaded, bool(managers["data"]["activeAlertmanagers"])
 
 
 def ensure_dashboard(settings: Settings, out: TextIO = sys.stdout, timeout: float = 60) -> None:
