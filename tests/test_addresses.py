@@ -200,6 +200,7 @@ def test_the_start_up_timeout_names_the_classic_targets_page(tmp_path: Path) -> 
             {"labels": {"job": "prometheus"}, "health": "up"},
         ]}},
         "/api/v1/rules": {"status": "success", "data": {"groups": [{"rules": [{}] * 3}]}},
+        "/api/v1/alertmanagers": {"status": "success", "data": {"activeAlertmanagers": []}},
     }  # fmt: skip
     with stand_in(answers) as url:
         port = int(url.rsplit(":", 1)[1])
