@@ -55,7 +55,7 @@ ROWS: list[tuple[str, list[Panel]]] = [
                   height=5),
             Panel("Error budget remaining", "stat",
                   [(f"min(error_budget_remaining{N})", "worst node")], unit="percentunit",
-                  height=5,
+                  height=5, extra={"budget": True},
                   description="The node with the least budget left (99.9% SLO, 600 s window)."),
             Panel("Platform health", "gauge",
                   [(f"count(up{EDGE} == 1 and on(instance) reliability_score >= 0.95)"
@@ -186,6 +186,9 @@ def _panel(p: Panel, pid: int, x: int, y: int) -> dict[str, Any]:
             defaults[key] = p.extra[key]
     if p.kind == "timeseries":
         defaults["custom"] = {"lineWidth": 1, "fillOpacity": 0, "showPoints": "never"}
+    if p.extra.get("budget"):  # overspent is said, not shown as "-433 %" (a value mapping)
+        defaults["mappings"] = [{"type": "range", "options": {
+            "from": None, "to": 0, "result": {"text": "overspent", "color": "red"}}}]  # fmt: skip
     if "threshold" in p.extra:  # the alert's threshold as a dashed line, as the live view has it
         value, _ = p.extra["threshold"]
         defaults["custom"]["thresholdsStyle"] = {"mode": "dashed"}

@@ -316,12 +316,17 @@ def scale(unit: str) -> float:
     return 100.0 if unit == "percentunit" else 1.0
 
 
-def display(value: float | None, unit: str) -> str:
-    """A stat's value as text with its unit; no data is said, never shown as a number."""
+def display(value: float | None, unit: str, budget: bool = False) -> str:
+    """A stat's value as text with its unit; no data is said, never shown as a number. An
+    error budget (`budget`, a share left) says "spent 5.3x its budget" once overspent."""
     if value is None:
         return "no data"
     if math.isnan(value):
         return "n/a"
+    if budget and not math.isinf(value):
+        from labkit.slo import budget_words
+
+        return budget_words(value)
     v = value * scale(unit)
     if unit in ("percent", "percentunit"):
         return f"{v:.1f} %"

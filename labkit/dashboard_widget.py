@@ -278,7 +278,7 @@ def _stat_html(data: PanelData) -> str:
     else:
         body = (
             f"<div class='labkit-dash-stat' style='font-size:28px;font-weight:600'>"
-            f"{e(display(data.value, p.unit))}</div>"
+            f"{e(display(data.value, p.unit, budget=bool(p.extra.get('budget'))))}</div>"
         )
     legend = e(p.targets[0][1])
     return (

@@ -153,3 +153,9 @@ def test_every_query_returns_data_from_the_live_prometheus(faulted_lab: Lab, exp
     series = body["data"]["result"]
     assert series, f"no data for {expr}"
     assert any(v[1] not in ("NaN", "+Inf", "-Inf") for s in series for v in s["values"]), expr
+
+
+def test_grafana_says_an_overspent_budget_instead_of_a_negative_share() -> None:
+    panels = [p for p in dashboard.build()["panels"] if p.get("title") == "Error budget remaining"]
+    mapping = panels[0]["fieldConfig"]["defaults"]["mappings"][0]
+    assert mapping["options"]["to"] == 0 and mapping["options"]["result"]["text"] == "overspent"

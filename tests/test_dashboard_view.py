@@ -249,3 +249,12 @@ def test_labkit_dashboard_brings_the_page_back_and_says_where_it_is(
                            env={**os.environ, "LABKIT_STATE_DIR": str(tmp_path)})  # fmt: skip
     assert nolab.returncode == 1 and "no lab is running" in nolab.stderr
     assert "Traceback" not in nolab.stderr
+
+
+def test_the_error_budget_stat_says_overspent_not_a_negative_share_left() -> None:
+    panel = next(p for _, panels in dashboard.ROWS for p in panels
+                 if p.title == "Error budget remaining")  # fmt: skip
+    shown = display(-28.819, panel.unit, budget=bool(panel.extra.get("budget")))
+    assert shown == "spent 29.8x its budget"
+    assert display(0.62, panel.unit, budget=True) == "62.0 % left"
+    assert display(None, panel.unit, budget=True) == "no data"
