@@ -2,16 +2,22 @@
 
 snapshot(prom)          one row per node: the seed's metrics now
 recent(prom, minutes)   the frames the lesson's figures need, over the last minutes
+break_two(lab)          the lesson's drill: a CPU spike and an error burst on two nodes at rest
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from labkit.errors import LabkitError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from labkit.lab import Lab
     from labkit.query import Prom
 
 #: The seed's eight metrics: (type, unit, what it is), in the seed's order.
@@ -84,3 +90,67 @@ def recent(
         "alerts": prom.range('ALERTS{alertstate="firing"}', start, end, step),
         "faults": prom.range("labkit_fault_active == 1", start, end, step),
     }
+
+
+#: Nodes the drill prefers (the lesson's text names them), then any other node at rest.
+DRILL_NODES = {"cpu_spike": 2, "error_burst": 4}
+
+
+def nodes_at_rest(lab: Lab) -> list[int]:
+    """Nodes with no fault injected, no alert pending or firing, and at least 90 % of their
+    error budget left: a drill there starts from a clean slate, whatever ran before."""
+    busy: set[str] = set()
+    for promql in (
+        "ALERTS",
+        "labkit_fault_active == 1",
+        "error_budget_remaining < 0.9",
+    ):
+        busy.update(r["metric"].get("node", "") for r in lab.query(promql))
+    return [n for n in sorted(lab.fleet.node_ids("all")) if str(n) not in busy]
+
+
+@dataclass(frozen=True)
+class Drill:
+    """Lesson 1's two faults: where, when and for how long."""
+
+    cpu_node: int
+    error_node: int
+    started: float
+    seconds: float
+
+    def __str__(self) -> str:
+        at = datetime.fromtimestamp(self.started, UTC).strftime("%H:%M:%S UTC")
+        return (
+            f"cpu_spike on node {self.cpu_node} and error_burst on node {self.error_node}, "
+            f"injected at {at} for {self.seconds:g} s"
+        )
+
+    def frames(self, prom: Prom) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(firing alerts, injected faults) of the drill's two nodes, from 3 s before it: an
+        earlier run's alerts and faults stay out of the picture."""
+        nodes = f'node=~"{self.cpu_node}|{self.error_node}"'
+        start, end = self.started - 3, time.time()
+        return (
+            prom.range(f'ALERTS{{alertstate="firing", {nodes}}}', start, end, 1.0),
+            prom.range(f"labkit_fault_active{{{nodes}}} == 1", start, end, 1.0),
+        )
+
+
+def break_two(lab: Lab, seconds: float = 15) -> Drill:
+    """Inject a CPU spike and an error burst on two nodes at rest (nodes 2 and 4 on a fresh
+    lab; a rerun moves on while node 4 still carries the first run's budget alert)."""
+    calm = nodes_at_rest(lab)
+    chosen: list[int] = []
+    for failure, preferred in DRILL_NODES.items():
+        options = [n for n in calm if n not in chosen]
+        if not options:
+            raise LabkitError(
+                f"no node is at rest for the {failure} drill: every node has a fault, an "
+                "alert or a spent budget. Run lab.recover('all') and try again in a few "
+                "minutes (a node's budget window is 600 s)."
+            )
+        chosen.append(preferred if preferred in options else options[0])
+    started = time.time()
+    lab.inject(chosen[0], "cpu_spike", seconds)
+    lab.inject(chosen[1], "error_burst", seconds)
+    return Drill(chosen[0], chosen[1], started, seconds)
