@@ -2,6 +2,9 @@
 
 check_predictions({"cpu_spike": "HighCPUUsage", ...})   -> a verdict per failure mode
 drill(lab, "cpu_spike", node=1)                          -> how long detection took
+at_rest(lab)                                             -> "Recovered ...; no drill alert
+                                                            firing: ready." (the known state
+                                                            a rerun starts from)
 """
 
 from __future__ import annotations
@@ -51,6 +54,37 @@ def _wait(what: str, check: Any, timeout: float) -> Any:
         if time.monotonic() > deadline:
             raise LabkitError(f"gave up waiting for {what} after {timeout:.0f} s")
         time.sleep(0.2)
+
+
+def drill_nodes() -> dict[str, int]:
+    """The node each failure mode is drilled on: node 1 for the first mode, and so on."""
+    return {failure: node for node, failure in enumerate(FAILURE_MODES, start=1)}
+
+
+def at_rest(lab: Lab, timeout: float = 60) -> str:
+    """Recover every node, then wait until no drill alert (a mode's intended alert on its drill
+    node) fires in Prometheus or is held by Alertmanager, so a drill measures its own alert,
+    not one an earlier run left firing. A short summary; LabkitError after `timeout`."""
+    ended = {node: modes for node, modes in lab.recover("all").items() if modes}
+    drilled = {(alert, str(drill_nodes()[failure])) for failure, alert in INTENDED.items()}
+
+    def still() -> list[str]:
+        names = [a["labels"] for a in lab.prometheus_alerts()]
+        names += [a["labels"] for a in lab.alertmanager_alerts()]
+        found = {(n["alertname"], n.get("node", "")) for n in names} & drilled
+        return sorted(f"{alert} on node {node}" for alert, node in found)
+
+    try:
+        _wait("the drill alerts to clear", lambda: not still(), timeout)
+    except LabkitError:
+        raise LabkitError(
+            f"still firing after {timeout:.0f} s: {', '.join(still())}. Is a scenario or another "
+            "notebook injecting faults? Stop it, then rerun this cell."
+        ) from None
+    done = "; ".join(f"{', '.join(m)} on node {n}" for n, m in sorted(ended.items()))
+    return (f"Recovered {done}. " if done else "No fault was active. ") + (
+        "No drill alert is firing: ready."
+    )
 
 
 def drill(lab: Lab, failure: str, node: int, timeout: float = 40) -> dict[str, Any]:
