@@ -128,6 +128,8 @@ def choose_nodes(choice: tuple[str, ...] | list[str], lab: Lab) -> list[int]:
 
 def check_seconds(value: Any) -> float:
     """The panel's duration field, refused (never clamped) outside the nodes' own limits."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a number field's 5000.0 is said as the 5000 typed
     return check_duration(value, "duration")
 
 

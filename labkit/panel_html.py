@@ -26,8 +26,9 @@ e = html.escape
 
 STYLE = """<style>
 .labkit-node-grid{display:flex;flex-wrap:wrap;gap:4px;margin:2px 0}
-.labkit-node-tile{width:84px;min-height:38px;padding:2px 5px;border-radius:4px;font-size:11px;
-  line-height:1.3;border:2px solid transparent;box-sizing:border-box;overflow:hidden}
+.labkit-node-tile{flex:1 1 62px;max-width:110px;min-height:38px;padding:2px 5px;
+  border-radius:4px;font-size:11px;line-height:1.3;border:2px solid transparent;
+  box-sizing:border-box;overflow:hidden}
 .labkit-node-tile b{font-size:13px}
 .labkit-node-ok{background:#e8f5e9;color:#1b5e20}
 .labkit-node-fault{background:#fff3e0;color:#8a4b00}

@@ -103,6 +103,8 @@ class NodeChooser:
     def _changed(self, _: Any = None) -> None:
         if self._quiet:
             return
+        for t in self.toggles.values():
+            t.button_style = "info" if t.value else ""
         chosen = self.chosen
         if not chosen:
             text = "<span style='color:#b00020'>chosen: none (pick at least one node)</span>"

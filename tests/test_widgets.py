@@ -257,11 +257,11 @@ def test_the_panel_refuses_a_duration_out_of_range_and_injects_nothing() -> None
     lab = FakeLab()
     cp = ControlPanel(lab, auto_refresh=False)  # type: ignore[arg-type]
     cp.duration.value = 5000
-    assert "duration must be a number of seconds from 1 to 3600; got 5000" in cp.message.value
+    refused = "duration must be a number of seconds from 1 to 3600; got 5000."
+    assert f"{refused} Inject will refuse it." in cp.message.value  # said as it is typed
     cp.inject_button.click()
     assert lab.injected == [] and cp.history == []
-    assert "duration must be a number of seconds from 1 to 3600; got 5000" in cp.message.value
-    assert "Nothing was injected" in cp.message.value
+    assert f"{refused} Nothing was injected." in cp.message.value
     cp.duration.value = 3600
     assert cp.message.value == ""
     cp.inject_button.click()
@@ -273,6 +273,7 @@ def test_the_panel_keeps_the_detection_after_recovery_and_lists_each_alert_once(
     cp = ControlPanel(lab, auto_refresh=False)  # type: ignore[arg-type]
     cp.nodes.value = ("6",)
     assert "chosen: <b>node 6</b>" in cp.nodes.words.value and cp.nodes.chosen == [6]
+    assert [t.button_style for t in cp.nodes.toggles.values()].count("info") == 1
     cp.duration.value = 30
     cp.inject_button.click()
     assert "Injected cpu_spike on node 6 for 30 s; watch for HighCPUUsage" in cp.message.value
