@@ -2,6 +2,9 @@
 
 check_predictions({"cpu_spike": "HighCPUUsage", ...})   -> a verdict per failure mode
 drill(lab, "cpu_spike", node=1)                          -> how long detection took
+at_rest(lab)                                             -> "Recovered ...; no drill alert
+                                                            firing: ready." (the known state
+                                                            a rerun starts from)
 """
 
 from __future__ import annotations
@@ -53,9 +56,69 @@ def _wait(what: str, check: Any, timeout: float) -> Any:
         time.sleep(0.2)
 
 
+def drill_nodes() -> dict[str, int]:
+    """The node each failure mode is drilled on: node 1 for the first mode, and so on."""
+    return {failure: node for node, failure in enumerate(FAILURE_MODES, start=1)}
+
+
+RESOLUTION_SECONDS = 5.0  # how long a resolution takes to reach the receiver, at most
+
+
+def held(lab: Lab, pairs: set[tuple[str, str]]) -> list[str]:
+    """The (alertname, node) pairs firing in Prometheus or still held by Alertmanager."""
+    labels = [a["labels"] for a in lab.prometheus_alerts() + lab.alertmanager_alerts()]
+    found = {(n["alertname"], n.get("node", "")) for n in labels} & pairs
+    return sorted(f"{alert} on node {node}" for alert, node in found)
+
+
+def unresolved(lab: Lab, pairs: set[tuple[str, str]]) -> list[str]:
+    """The pairs whose last notification (within Alertmanager's repeat interval) says firing."""
+    last: dict[tuple[str, str], str] = {}
+    for note in lab.notifications(since=time.time() - 3600):
+        last[(note["alertname"], str(note["node"]))] = note["status"]
+    return sorted(f"{a} on node {n}" for (a, n), status in last.items()
+                  if status == "firing" and (a, n) in pairs)  # fmt: skip
+
+
+def settle(lab: Lab, pairs: set[tuple[str, str]], timeout: float = 60) -> None:
+    """Wait until none of `pairs` fires, and the receiver has had each one's resolution.
+
+    The second half matters: Alertmanager flushes a group once per group_interval, and an alert
+    that resolves and fires again within one flush is, to Alertmanager, an alert that never
+    stopped, already notified: the new firing would not be notified until repeat_interval (1 h).
+    A resolution that does not come within RESOLUTION_SECONDS (say, one an earlier lab owed)
+    is not waited for longer."""
+    try:
+        _wait("the alerts to clear", lambda: not held(lab, pairs), timeout)
+    except LabkitError:
+        raise LabkitError(
+            f"still firing after {timeout:.0f} s: {', '.join(held(lab, pairs))}. Is a scenario or "
+            "another notebook injecting faults? Stop it, then rerun this cell."
+        ) from None
+    deadline = time.monotonic() + RESOLUTION_SECONDS
+    while unresolved(lab, pairs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def at_rest(lab: Lab, timeout: float = 60) -> str:
+    """Recover every node, then wait until no drill alert (a mode's intended alert on its drill
+    node) fires or waits for its resolution to be notified, so a drill measures its own alert,
+    not one an earlier run left firing. A short summary; LabkitError after `timeout`."""
+    ended = {node: modes for node, modes in lab.recover("all").items() if modes}
+    settle(lab, {(INTENDED[f], str(n)) for f, n in drill_nodes().items()}, timeout)
+    done = "; ".join(f"{', '.join(m)} on node {n}" for n, m in sorted(ended.items()))
+    return (f"Recovered {done}. " if done else "No fault was active. ") + (
+        "No drill alert is firing: ready."
+    )
+
+
 def drill(lab: Lab, failure: str, node: int, timeout: float = 40) -> dict[str, Any]:
     """Inject `failure` on `node`, wait for its intended alert in Prometheus and at the
-    receiver, recover, wait for the alert to clear; return the times."""
+    receiver, recover, wait for the alert to clear; return the times. A fault of this mode
+    still active on the node (injected from the panel, say) is ended first, and its alert
+    waited out (`settle`, cheap when there is none), so the times are this drill's own."""
+    lab.recover([node], failure)
+    settle(lab, {(INTENDED[failure], str(node))}, timeout)
     injection = inject(lab, [node], failure, 120)
     started = injection.started_at[node]
     alert = injection.alert
