@@ -19,6 +19,7 @@ run as local processes with their state under `.lab/`.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -405,10 +406,11 @@ def check_port_free(host: str, port: int, what: str) -> None:
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether `url` answers 200. Anything else, a garbled answer included, is "not yet"."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return bool(r.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
 
 
@@ -658,7 +660,7 @@ def _targets_and_rules(config: LabConfig) -> tuple[int, dict[str, str], int, boo
         targets = get_json(f"{config.prometheus_url}/api/v1/targets?state=active")
         rules = get_json(f"{config.prometheus_url}/api/v1/rules")
         managers = get_json(f"{config.prometheus_url}/api/v1/alertmanagers")
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return 0, {}, 0, False
     active = targets["data"]["activeTargets"]
     nodes_up = sum(1 for t in active if t["labels"].get("job") == NODE_JOB and t["health"] == "up")

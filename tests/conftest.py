@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -50,13 +51,13 @@ def clock() -> FakeClock:
 
 
 def free_ports(count: int) -> int:
-    """A base port with `count` consecutive free ports on 127.0.0.1."""
+    """A base port with `count` consecutive free ports on 127.0.0.1, below Linux's ephemeral
+    range (32768-60999): a port the OS may hand to an outgoing connection can be taken
+    between this check and the lab's start, and a readiness probe to a port nobody listens on
+    yet can even connect to itself (TCP simultaneous open) and read its own request."""
+    rng = random.Random()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65000:
-            continue
+        base = rng.randrange(20_000, 32_000 - count)
         held = []
         try:
             for port in range(base, base + count):
