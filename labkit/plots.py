@@ -1,6 +1,8 @@
 """Figures (plotly), one function per figure, each taking tidy DataFrames (labkit.query).
 
-Every axis has a title with its unit. With more than LEGEND_LIMIT nodes the per-node lines
+Every axis has a title with its unit. Each node keeps one colour (labkit.colours: 24 distinct
+ones) in every figure. The legend stands to the right of the plot, top-aligned, where no axis
+title or figure title can overlap it. With more than LEGEND_LIMIT nodes the per-node lines
 switch to WebGL, drop the legend (hover names the node) and gain a bold fleet median, so a
 figure of 100 nodes stays readable.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from labkit.colours import node_colour
 from labkit.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
 
 LEGEND_LIMIT = 20
 TIME_AXIS = "time (UTC)"
+# right of the plot, from its top: clear of the time axis' title below and the title above
+LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}
 
 
 def _need(frame: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -44,7 +49,8 @@ def _node_lines(
         fig.add_trace(
             trace(x=part["timestamp"], y=part["value"] * scale, mode="lines", name=f"node {node}",
                   legendgroup=f"node {node}", showlegend=not many and row in (None, 1),
-                  line={"width": 1}, hovertemplate=f"node {node}: %{{y:.3g}}<extra></extra>"),
+                  line={"width": 1, "color": node_colour(node)},
+                  hovertemplate=f"node {node}: %{{y:.3g}}<extra></extra>"),
             **where,
         )  # fmt: skip
     if many:
@@ -59,7 +65,7 @@ def _node_lines(
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     fig.update_layout(
         title=title, height=height, template="plotly_white", hovermode="x unified",
-        legend={"orientation": "h", "y": -0.18}, margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        legend=LEGEND, margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )  # fmt: skip
     return fig
 
@@ -182,9 +188,7 @@ def span_timeline(
     fig.update_xaxes(type="date", title_text=TIME_AXIS)
     fig.update_yaxes(title_text="node · fault or alert", categoryorder="array",
                      categoryarray=order[::-1], automargin=True)  # fmt: skip
-    _layout(fig, title, height=max(300, 120 + 26 * len(order)))
-    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1})
-    return fig
+    return _layout(fig, title, height=max(300, 120 + 26 * len(order)))
 
 
 def _node_number(node: object) -> int:
