@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     inject = sub.add_parser(
         "inject",
         help="inject a failure into one node or all",
-        description="Inject a failure into one node or all; it ends by itself after "
+        description="Inject a failure into one node or all; it ends by itself after\n"
         "--duration seconds (or earlier with `labkit recover`).",
         epilog=f"Failure modes (--failure):\n{modes}",
         formatter_class=raw,

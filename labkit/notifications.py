@@ -110,10 +110,13 @@ def follow(
         if not as_json:
             print(_follow_line(None), file=out, flush=True)
         offset = 0
-        if path.exists():
-            for record in newest(path, limit)[::-1]:
+        if path.exists():  # the newest up to a known size; what comes after, as it comes
+            with path.open("rb") as f:
+                head = f.read()
+            offset = head.rfind(b"\n") + 1  # a line half-written now is read with the next
+            lines = head[:offset].decode("utf-8", errors="replace").splitlines()
+            for record in _records(lines[-limit:]):
                 emit(record)
-            offset = path.stat().st_size
         pending = ""
         while not stop():
             size = path.stat().st_size if path.exists() else 0

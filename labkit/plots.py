@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 LEGEND_LIMIT = 20
 TIME_AXIS = "time (UTC)"
 # right of the plot, from its top: clear of the time axis' title below and the title above
-LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"}
+LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top",
+          "tracegroupgap": 2}  # fmt: skip
+LEGEND_ROW_PX = 22  # a legend entry's height, with the gap between groups
 
 
 def _need(frame: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -63,9 +65,12 @@ def _node_lines(
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """Title, size, template and the legend; tall enough that every legend entry shows
+    without the legend's own scroll bar (12 nodes: all twelve, node 11 and 12 included)."""
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
     fig.update_layout(
-        title=title, height=height, template="plotly_white", hovermode="x unified",
-        legend=LEGEND, margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        title=title, height=max(height, 140 + LEGEND_ROW_PX * entries), template="plotly_white",
+        hovermode="x unified", legend=LEGEND, margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )  # fmt: skip
     return fig
 

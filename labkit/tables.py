@@ -49,7 +49,9 @@ def wrap(frame: pd.DataFrame, *, precision: int | None = None, text_width: str =
     ]
     styler.set_table_styles(
         [
-            {"selector": "th, td", "props": "white-space: normal; overflow-wrap: anywhere;"},
+            {"selector": "th", "props": "white-space: normal;"},
+            # a long word or URL in a text cell may break anywhere rather than widen the table
+            {"selector": "td", "props": "white-space: normal; overflow-wrap: anywhere;"},
             {"selector": "th.col_heading", "props": "vertical-align: bottom; min-width: 4em;"},
         ]
     )

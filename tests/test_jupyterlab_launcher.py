@@ -41,7 +41,9 @@ def test_make_labs_jupyterlab_ends_with_its_address_and_stops_on_ctrl_c(tmp_path
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200
         token = url.split("token=")[1]
-        settings = f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+        settings = (
+            f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification"
+        )
         with urllib.request.urlopen(f"{settings}?token={token}", timeout=10) as answer:
             notification = json.load(answer)["settings"]
         assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False

@@ -122,3 +122,10 @@ def test_no_legend_under_a_title_every_legend_right_of_the_plot(name: str) -> No
     legend = _figures()[name].layout.legend  # type: ignore[attr-defined]
     assert legend.orientation == "v" and legend.x >= 1 and legend.xanchor == "left"
     assert legend.y == 1 and legend.yanchor == "top"
+
+
+def test_a_20_node_legend_shows_every_entry_without_scrolling() -> None:
+    fig = plots.error_ratio(fleet("node_error_rate", plots.LEGEND_LIMIT, value=0.01))
+    shown = sum(1 for t in fig.data if t.showlegend is not False)
+    assert shown == plots.LEGEND_LIMIT
+    assert fig.layout.height >= 140 + plots.LEGEND_ROW_PX * shown
