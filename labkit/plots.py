@@ -64,9 +64,10 @@ def _node_lines(
         )  # fmt: skip
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    """Title, size, template and the legend; tall enough that every legend entry shows
-    without the legend's own scroll bar (12 nodes: all twelve, node 11 and 12 included)."""
+def layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """Title, size, template and the legend (right of the plot, clear of every title); tall
+    enough that every legend entry shows without a scroll bar (12 nodes: node 11 and 12 too).
+    Every figure of labkit's goes through it (labkit.burn's too, ideally)."""
     entries = sum(1 for t in fig.data if t.showlegend is not False)
     fig.update_layout(
         title=title, height=max(height, 140 + LEGEND_ROW_PX * entries), template="plotly_white",
@@ -97,7 +98,7 @@ def fleet_resources(cpu: pd.DataFrame, memory: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="CPU usage (%)", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="memory usage (%)", range=[0, 100], row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
-    return _layout(fig, "Fleet CPU and memory", height=620)
+    return layout(fig, "Fleet CPU and memory", height=620)
 
 
 def latency_quantiles(quantiles: pd.DataFrame) -> go.Figure:
@@ -115,7 +116,7 @@ def latency_quantiles(quantiles: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(title_text="request latency (s)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
-    return _layout(fig, "Request latency quantiles (from the histogram)")
+    return layout(fig, "Request latency quantiles (from the histogram)")
 
 
 def error_ratio(errors: pd.DataFrame) -> go.Figure:
@@ -127,7 +128,7 @@ def error_ratio(errors: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=5, line_dash="dot", line_color="red", annotation_text="HighErrorRate 5 %")
     fig.update_yaxes(title_text="error ratio (% of requests)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
-    return _layout(fig, "Error ratio by node")
+    return layout(fig, "Error ratio by node")
 
 
 def intervals(frame: pd.DataFrame, by: list[str], step_seconds: float) -> pd.DataFrame:
@@ -193,7 +194,7 @@ def span_timeline(
     fig.update_xaxes(type="date", title_text=TIME_AXIS)
     fig.update_yaxes(title_text="node · fault or alert", categoryorder="array",
                      categoryarray=order[::-1], automargin=True)  # fmt: skip
-    return _layout(fig, title, height=max(300, 120 + 26 * len(order)))
+    return layout(fig, title, height=max(300, 120 + 26 * len(order)))
 
 
 def _node_number(node: object) -> int:
