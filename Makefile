@@ -1,11 +1,13 @@
 # labkit: one command per job, the same here and in CI.
 #
 #   make lab     set everything up (venv, OS packages), start the lab (`labkit up`: nodes,
-#                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/
+#                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/; prints
+#                the lab's addresses, then last the JupyterLab address to open. Ctrl-C stops
+#                JupyterLab; the lab runs on until `labkit down`
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
 #   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency and cold start,
 #                PromQL-to-DataFrame conversion, a week of history, the live dashboard's cost
-#   make down    stop the lab
+#   make down    stop the lab: runs `labkit down` (the venv's labkit: .venv/bin/labkit down)
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
 #
@@ -18,16 +20,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab down test lint bench clean os-packages test-packages
 
-# JupyterLab keeps its runtime files, settings and kernels' state in .lab/, not in ~.
-JUPYTER_ENV := JUPYTER_RUNTIME_DIR=$(CURDIR)/.lab/jupyter/runtime \
-	JUPYTER_CONFIG_DIR=$(CURDIR)/.lab/jupyter/config \
-	JUPYTER_DATA_DIR=$(CURDIR)/.lab/jupyter/data \
-	IPYTHONDIR=$(CURDIR)/.lab/jupyter/ipython
-
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV) (Python packages; a minute or two the first time)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev,notebooks]'
 	@touch $(STAMP)
 
 os-packages:
@@ -37,15 +34,14 @@ os-packages:
 test-packages: os-packages
 	@scripts/ensure-os-packages.sh chromium
 
+# JupyterLab's log goes to .lab/logs/jupyterlab.log, its settings and state to .lab/jupyter/
+# (no news prompt, no update check); scripts/jupyterlab.py prints the address to open last.
 lab: $(STAMP) os-packages
-	$(VENV)/bin/labkit up
-	@echo "JupyterLab on notebooks/ (Ctrl-C stops JupyterLab; the lab keeps running until make down)"
-	$(JUPYTER_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks \
-		--LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
-		$(if $(filter 0,$(shell id -u)),--allow-root,)
+	@$(VENV)/bin/labkit up
+	@$(PY) scripts/jupyterlab.py
 
 down: $(STAMP)
-	$(VENV)/bin/labkit down
+	@$(VENV)/bin/labkit down
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check labkit tests benchmarks scripts

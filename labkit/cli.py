@@ -5,6 +5,7 @@
     labkit inject  --node 3|all --failure MODE [--duration 30]
     labkit recover --node 3|all [--failure MODE]
     labkit status  [--node 3|all] [--json]
+    labkit notifications [--limit 20] [--json] [--follow]
     labkit up      [--nodes 12] [--seed 0] [--base-port 8001] [--prometheus-port 9090] ...
     labkit down
     labkit dashboard   (the dashboard page: start it if it is not running; print its pages)
@@ -31,6 +32,7 @@ from labkit.failures import (
     check_duration,
 )
 from labkit.settings import Settings
+from labkit.words import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _LIST_LIMIT = 24  # above this many nodes, inject/recover print a summary instead of a line each
@@ -99,6 +101,7 @@ def _iso_time(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     modes = "\n".join(f"  {m:<14} {effect}" for m, effect in FAILURE_EFFECTS.items())
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="labkit",
         description="An SRE lab on a laptop: simulated edge nodes, failure injection, alerts.",
@@ -118,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     fleet = sub.add_parser("fleet", help="serve N simulated nodes from one process")
-    fleet.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12, help="(12)")
+    fleet.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12,
+                       help="how many nodes to serve, 1-5000 (12)")  # fmt: skip
     fleet.add_argument(
         "--base-port", type=_positive_int("--base-port"), default=8001, help="node 1's port (8001)"
     )
@@ -126,18 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="serve one simulated node (as in a container)")
     node.add_argument("--id", type=_positive_int("--id", 5000), required=True, help="node id")
-    node.add_argument("--port", type=_positive_int("--port"), default=8000, help="(8000)")
+    node.add_argument("--port", type=_positive_int("--port"), default=8000,
+                      help="port to listen on (8000)")  # fmt: skip
     serving(node)
 
     target_help = "a node id, or all"
-    inject = sub.add_parser("inject", help="inject a failure into one node or all")
+    inject = sub.add_parser(
+        "inject",
+        help="inject a failure into one node or all",
+        description="Inject a failure into one node or all; it ends by itself after\n"
+        "--duration seconds (or earlier with `labkit recover`).",
+        epilog=f"Failure modes (--failure):\n{modes}",
+        formatter_class=raw,
+    )
     inject.add_argument("--node", required=True, help=target_help)
     inject.add_argument(
         "--failure",
         required=True,
         choices=FAILURE_MODES,
         metavar="MODE",
-        help="one of: " + ", ".join(FAILURE_MODES),
+        help="the failure mode, one of: " + ", ".join(FAILURE_MODES) + " (listed below)",
     )
     inject.add_argument(
         "--duration",
@@ -146,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds, 1-3600 (30); the fault then ends by itself",
     )
 
-    recover = sub.add_parser("recover", help="end injected failures early")
+    recover = sub.add_parser(
+        "recover",
+        help="end injected failures early",
+        description="End injected failures before they expire. Prints a line per node that "
+        "had something to recover, then (for several nodes) one summary line.",
+    )
     recover.add_argument("--node", required=True, help=target_help)
     recover.add_argument(
         "--failure",
@@ -170,6 +187,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(exit 1 and a message on stderr when no lab is running)",
     )
 
+    notes = sub.add_parser(
+        "notifications",
+        help="what the alert receiver got: a table, newest first",
+        description="The alert receiver's journal (.lab/journal/notifications.jsonl: every "
+        "alert of every notification Alertmanager sent, with the time it arrived, across "
+        "restarts), as a table, newest first. Works while the lab is stopped too.",
+    )
+    notes.add_argument("--limit", type=_positive_int("--limit", 10_000), default=20,
+                       metavar="N", help="show the N newest, 1-10000 (20)")  # fmt: skip
+    notes.add_argument("--json", action="store_true",
+                       help="JSON instead of a table: a list, newest first (with --follow, "
+                            "one object per line)")  # fmt: skip
+    notes.add_argument("--follow", action="store_true",
+                       help="then print new ones as they arrive, oldest first like tail -f, "
+                            "until Ctrl-C")  # fmt: skip
+
     up = sub.add_parser(
         "up",
         help="start the lab: nodes, Prometheus, Alertmanager, alert receiver",
@@ -177,21 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         "until Prometheus scrapes every node and has loaded the alert rules. Running it "
         "again while the lab is up does nothing.",
     )
-    up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12, help="(12)")
+    up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12,
+                    help="how many simulated nodes, 1-5000 (12)")  # fmt: skip
     up.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
-    up.add_argument("--base-port", type=_positive_int("--base-port"), default=8001, help="(8001)")
-    up.add_argument(
-        "--prometheus-port", type=_positive_int("--prometheus-port"), default=9090, help="(9090)"
-    )
-    up.add_argument(
-        "--alertmanager-port",
-        type=_positive_int("--alertmanager-port"),
-        default=9093,
-        help="(9093)",
-    )
-    up.add_argument(
-        "--receiver-port", type=_positive_int("--receiver-port"), default=9095, help="(9095)"
-    )
+    up.add_argument("--base-port", type=_positive_int("--base-port"), default=8001,
+                    help="node 1's port; node N listens on base + N - 1 (8001)")  # fmt: skip
+    up.add_argument("--prometheus-port", type=_positive_int("--prometheus-port"), default=9090,
+                    help="Prometheus' port (9090)")  # fmt: skip
+    up.add_argument("--alertmanager-port", type=_positive_int("--alertmanager-port"),
+                    default=9093, help="Alertmanager's port (9093)")  # fmt: skip
+    up.add_argument("--receiver-port", type=_positive_int("--receiver-port"), default=9095,
+                    help="the alert receiver's port: the webhook Alertmanager notifies "
+                         "(9095)")  # fmt: skip
     up.add_argument(
         "--dashboard-port",
         type=_positive_int("--dashboard-port"),
@@ -242,9 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     scenario = sub.add_parser("scenario", help="timed schedules of injections")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
     validate = scenario_sub.add_parser("validate", help="report every problem of a scenario file")
-    validate.add_argument("file", type=Path, metavar="FILE")
+    validate.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
     play = scenario_sub.add_parser("run", help="play a scenario against the running lab")
-    play.add_argument("file", type=Path, metavar="FILE")
+    play.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
 
     hist = sub.add_parser(
         "history", help="simulate a scenario offline into a Prometheus TSDB (promtool backfill)"
@@ -290,8 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only check they are up to date (exit 1 if not)")  # fmt: skip
 
     receiver = sub.add_parser("receiver", help="(internal) the alert webhook sink")
-    receiver.add_argument("--host", default="127.0.0.1")
-    receiver.add_argument("--port", type=_positive_int("--port"), default=9095)
+    receiver.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    receiver.add_argument("--port", type=_positive_int("--port"), default=9095,
+                          help="port to listen on (9095)")  # fmt: skip
     return parser
 
 
@@ -306,7 +337,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "receiver":
             from labkit.receiver import serve
 
-            serve(args.host, args.port, settings.state_dir / "journal" / "notifications.jsonl")
+            serve(args.host, args.port, settings.notifications_path)
             return EXIT_OK
         return _COMMANDS[args.command](args, settings, out)
     except InvalidInput as exc:
@@ -342,16 +373,23 @@ def _client(settings: Settings) -> Any:
 
 
 def _report(results: list[tuple[int, Any]], out: TextIO, line: Any, summary: str) -> int:
-    failed = [(n, r) for n, r in results if isinstance(r, LabkitError)]
     done = [(n, r) for n, r in results if not isinstance(r, LabkitError)]
     if len(results) <= _LIST_LIMIT:
         for node_id, result in done:
             print(line(node_id, result), file=out)
     else:
-        print(summary.format(n=len(done)), file=out)
-    if len(failed) > 1 and not done and all(isinstance(e, NodeUnreachable) for _, e in failed):
+        print(summary.format(n=plural(len(done), "node")), file=out)
+    return _failures(results)
+
+
+def _failures(results: list[tuple[int, Any]]) -> int:
+    """Say on stderr which nodes failed (a whole fleet down: once); the exit code."""
+    failed = [(n, r) for n, r in results if isinstance(r, LabkitError)]
+    down = all(isinstance(e, NodeUnreachable) for _, e in failed)
+    if len(failed) > 1 and len(failed) == len(results) and down:
         node_id, exc = failed[0]  # the whole fleet is down: say it once
-        print(f"node {node_id}: {exc} (and {len(failed) - 1} more nodes)", file=sys.stderr)
+        print(f"node {node_id}: {exc} (and {plural(len(failed) - 1, 'more node')})",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     for node_id, exc in failed:
         print(f"node {node_id}: {exc}", file=sys.stderr)
@@ -370,23 +408,28 @@ def _inject(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             f"until {r['ends_at']}{again}"
         )
 
-    summary = f"{args.failure} injected on {{n}} nodes for {args.duration:g} s"
+    summary = f"{args.failure} injected on {{n}} for {args.duration:g} s"
     return _report(results, out, line, summary)
 
 
 def _recover(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit.recovery import summary
+
     client = _client(settings)
     ids = client.node_ids(args.node)
     results = client.each(ids, lambda n: n.recover(args.failure))
-
-    def line(node_id: int, ended: list[str]) -> str:
-        return (
-            f"node {node_id}: ended {', '.join(ended)}"
-            if ended
-            else (f"node {node_id}: nothing to recover")
-        )
-
-    return _report(results, out, line, "recovered {n} nodes")
+    failed = [(n, r) for n, r in results if isinstance(r, LabkitError)]
+    ended = {n: r for n, r in results if not isinstance(r, LabkitError) and r}
+    idle = len(results) - len(failed) - len(ended)
+    if len(ended) <= _LIST_LIMIT:
+        for node_id, modes in ended.items():
+            print(f"node {node_id}: ended {', '.join(modes)}", file=out)
+    if len(ids) == 1 and idle:
+        print(f"node {ids[0]}: nothing to recover", file=out)
+    elif len(ids) > 1 and len(failed) < len(ids):
+        faults = sum(len(m) for m in ended.values())
+        print(summary(faults, len(ended), idle), file=out)
+    return _failures(results)
 
 
 def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -449,7 +492,7 @@ def _scenario(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     lab = Lab.connect(settings.state_dir)
     print(f"playing {scenario.summary(loaded)}", file=out)
     made = scenario.play(loaded, lab, out)
-    print(f"{made} injection(s) made", file=out)
+    print(f"{plural(made, 'injection')} made", file=out)
     return EXIT_OK
 
 
@@ -481,7 +524,8 @@ def _history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if hasattr(out, "isatty") and out.isatty():
         print(file=out)
     rate = done.samples / done.total_seconds if done.total_seconds else 0.0
-    print(f"wrote {done.samples:,} samples in {done.files} block(s) to {args.out}/data in "
+    print(f"wrote {plural(done.samples, 'sample')} in {plural(done.files, 'block')} to "
+          f"{args.out}/data in "
           f"{done.total_seconds:.1f} s ({rate:,.0f} samples/s)", file=out)  # fmt: skip
     print(f"next: labkit replay {args.out}   (or labkit score {args.out})", file=out)
     return EXIT_OK
@@ -499,7 +543,8 @@ def _replay(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         return EXIT_OK
     info = HistoryInfo.load(directory)
     url = replay.start(directory, port=args.port)
-    print(f"replaying {info.name} ({info.kind}, {info.nodes} nodes, every {info.step_seconds:g} s)"
+    print(f"replaying {info.name} ({info.kind}, {plural(info.nodes, 'node')}, "
+          f"every {info.step_seconds:g} s)"
           f"\n  from {iso(info.start)} to {iso(info.end)}\n  Prometheus  {url}"
           f"\n  stop with `labkit replay {args.dir} --stop`", file=out)  # fmt: skip
     return EXIT_OK
@@ -509,8 +554,9 @@ def _archive(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit import replay
 
     done = replay.archive(settings, args.out)
-    print(f"archived {done['injections']} injection(s) and {done['notifications']} "
-          f"notification(s), {done['start']} to {done['end']}, into {done['path']} "
+    print(f"archived {plural(done['injections'], 'injection')} and "
+          f"{plural(done['notifications'], 'notification')}, {done['start']} to {done['end']}, "
+          f"into {done['path']} "
           f"({done['bytes'] / 1e6:.1f} MB)\nreplay it with `labkit replay {done['path']}`",
           file=out)  # fmt: skip
     return EXIT_OK
@@ -668,7 +714,9 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         rows.append((str(node_id), url, health, *scrape, faults, left))
     _print_table(rows, out)
     print(
-        f"\n{len(ids)} nodes: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), file=out
+        f"\n{plural(len(ids), 'node')}: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        file=out,
     )
     if counts.get("unreachable") == len(ids):
         first = next(r for _, r in results if isinstance(r, LabkitError))
@@ -677,10 +725,29 @@ def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _notifications(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit import notifications
+
+    path = settings.notifications_path
+    if args.follow:
+        return notifications.follow(path, out, limit=args.limit, as_json=args.json)
+    records = notifications.newest(path, args.limit)
+    if args.json:
+        import json
+
+        print(json.dumps(records, indent=1), file=out)
+    elif not records:
+        print(f"No notifications yet: the alert receiver journals them to {path}.", file=out)
+    else:
+        print(notifications.table(records), file=out)
+    return EXIT_OK
+
+
 _COMMANDS = {
     "inject": _inject,
     "recover": _recover,
     "status": _status,
+    "notifications": _notifications,
     "dashboard": _dashboard,
     "up": _up,
     "down": _down,

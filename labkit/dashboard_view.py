@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
+from labkit.words import natural_key
 
 RANGES_SECONDS = {"5 min": 300, "15 min": 900, "60 min": 3600}
 MAX_POINTS = 100  # per series and range: the step grows with the range (3 s over 5 min)
@@ -126,10 +127,6 @@ def legend(template: str, labels: dict[str, str]) -> str:
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
 
 
-def _natural(name: str) -> tuple[Any, ...]:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
 def _number(text: str) -> float:
     return float(text)  # Prometheus writes "NaN", "+Inf": float() reads both
 
@@ -217,7 +214,7 @@ class Feed:
                     for expr, template in panel.targets:
                         cache = self._range(for_nodes(expr, nodes), end, range_seconds, step)
                         data.series += _series(cache, template)
-                    data.series.sort(key=lambda s: _natural(s.name))
+                    data.series.sort(key=lambda s: natural_key(s.name))
                 else:
                     expr = for_nodes(panel.targets[0][0], nodes)
                     result = self._api("query", {"query": expr, "time": now})
@@ -285,7 +282,7 @@ def _alert_rows(result: list[dict[str, Any]]) -> list[dict[str, str]]:
         m = item["metric"]
         rows.append({"alert": m.get("alertname", ""), "node": m.get("node", ""),
                      "severity": m.get("severity", ""), "labels": alert_details(m)})  # fmt: skip
-    rows.sort(key=lambda r: (r["alert"], _natural(r["node"]), r["labels"]))
+    rows.sort(key=lambda r: (r["alert"], natural_key(r["node"]), r["labels"]))
     return rows
 
 
@@ -302,7 +299,7 @@ def fault_spans(cache: _RangeCache, step: int) -> list[FaultSpan]:
                                        start * 1000, (prev + step) * 1000))  # fmt: skip
                 start = t
             prev = t
-    spans.sort(key=lambda s: (s.start_ms, _natural(s.node)))
+    spans.sort(key=lambda s: (s.start_ms, natural_key(s.node)))
     return spans
 
 

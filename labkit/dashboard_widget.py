@@ -28,6 +28,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from labkit.colours import node_colour
 from labkit.dashboard import ROWS, Panel
 from labkit.dashboard_view import (
     AXES,
@@ -48,12 +49,6 @@ if TYPE_CHECKING:
 LEGEND_LIMIT = 20  # past this many series: WebGL, no legend, a fleet median
 LEGEND_CHARS = 16  # longer series names are shown on hover, not in a legend
 PANEL_HEIGHT = 250
-# 24 distinct colours (plotly's Dark24), one per node id, the same in every panel
-PALETTE = ["#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100",
-           "#750D86", "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D",
-           "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA",
-           "#6C4516", "#0D2A63", "#AF0038"]  # fmt: skip
-
 
 TICK_SECONDS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
@@ -69,8 +64,8 @@ def clock_ticks(start_ms: float, end_ms: float, most: int = 7) -> tuple[list[flo
 
 
 def colour(name: str, index: int) -> str:
-    digits = "".join(c for c in name if c.isdigit())
-    return PALETTE[(int(digits) - 1 if digits else index) % len(PALETTE)]
+    """A series' colour: its node's (labkit.colours), else the index's."""
+    return node_colour(name, index)
 
 
 def choose_nodes(choice: tuple[str, ...] | list[str]) -> list[int] | None:

@@ -60,6 +60,7 @@ from labkit.model import (
     NodeModel,
 )
 from labkit.scenario import Scenario
+from labkit.words import plural
 
 #: Where a history starts unless told: a fixed Monday, so the same scenario gives the same
 #: samples, timestamps included.
@@ -460,7 +461,7 @@ def write_history(
     data.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="labkit-om-", dir=out if keep_openmetrics else None))
     done = Written()
-    report(0.0, f"simulating {s.nodes} nodes")
+    report(0.0, f"simulating {plural(s.nodes, 'node')}")
     series = {n: simulate(s, n) for n in range(1, s.nodes + 1)}
     grid = series[1].t
     stamps = [_stamp(start + x) for x in grid.tolist()]

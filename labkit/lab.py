@@ -2,6 +2,7 @@
 
 lab = Lab.open()                # connect to the running lab, or start one
 lab.inject(3, "cpu_spike", 30)
+lab.recover("all")              # Recovery: "recovered 1 fault on 1 node; ..." (.ended: details)
 lab.prometheus_alerts()         # as Prometheus sees them
 lab.alertmanager_alerts()       # as Alertmanager holds them
 lab.notifications()             # as the receiver got them
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import sys
+import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
 from labkit.errors import LabkitError
 from labkit.history import HistoryInfo
+from labkit.recovery import Recovery
 from labkit.settings import Settings
 from labkit.stack import (
     NODE_JOB,
@@ -41,6 +44,7 @@ from labkit.stack import (
     recorded_classic_ui,
     up,
 )
+from labkit.words import clock, natural_key, parse_time, plural
 
 Nodes = int | str | list[int]
 
@@ -270,9 +274,11 @@ class Lab:
         results = self.fleet.each(self._ids(nodes), lambda n: n.inject(failure, duration_seconds))
         return [_ok(r) for _, r in results]
 
-    def recover(self, nodes: Nodes = "all", failure: str | None = None) -> dict[int, list[str]]:
+    def recover(self, nodes: Nodes = "all", failure: str | None = None) -> Recovery:
+        """End the faults on a node id, a list of ids, or "all" (only `failure`, if given);
+        raises on any failure. The answer says it in one line; `.ended` has the details."""
         results = self.fleet.each(self._ids(nodes), lambda n: n.recover(failure))
-        return {node_id: _ok(r) for node_id, r in results}
+        return Recovery({node_id: _ok(r) for node_id, r in results})
 
     def status(self, nodes: Nodes = "all") -> list[dict[str, Any]]:
         """Per node: id, health ("ok", "down", "unreachable"), active faults with time left."""
@@ -300,16 +306,23 @@ class Lab:
 
     def targets(self, job: str | None = NODE_JOB) -> list[dict[str, Any]]:
         """Prometheus' scrape targets of `job` (the nodes by default; None for every job,
-        Prometheus itself and Alertmanager included): node, instance, job, health, last
-        error, last scrape."""
+        Prometheus itself and Alertmanager included), in node order (1, 2, ..., 10): node,
+        instance, job, health, last error, last scrape ("11:02:05 UTC") and how long ago it
+        was, in seconds (None before the first scrape)."""
         data = self._get(f"{self.prometheus_url}/api/v1/targets?state=active")["data"]
-        return [
-            {"node": t["labels"].get("node"), "instance": t["labels"]["instance"],
-             "job": t["labels"]["job"], "health": t["health"], "last_error": t["lastError"],
-             "last_scrape": t["lastScrape"]}
-            for t in data["activeTargets"]
-            if job is None or t["labels"]["job"] == job
-        ]  # fmt: skip
+        now = time.time()
+        rows = []
+        for t in data["activeTargets"]:
+            if job is not None and t["labels"]["job"] != job:
+                continue
+            scraped = parse_time(t["lastScrape"])
+            rows.append(
+                {"node": t["labels"].get("node"), "instance": t["labels"]["instance"],
+                 "job": t["labels"]["job"], "health": t["health"], "last_error": t["lastError"],
+                 "last_scrape": clock(scraped),
+                 "seconds_ago": None if scraped is None else round(max(now - scraped, 0), 1)}
+            )  # fmt: skip
+        return sorted(rows, key=lambda r: (r["job"], natural_key(r["node"] or ""), r["instance"]))
 
     def prometheus_alerts(self) -> list[dict[str, Any]]:
         """Alerts pending or firing in Prometheus (with activeAt)."""
@@ -334,7 +347,7 @@ class Lab:
     def __repr__(self) -> str:
         if self.history is not None:
             return f"Lab(replay of {self.history.name!r}, prometheus={self.prometheus_url})"
-        return f"Lab({len(self.fleet.urls)} nodes, prometheus={self.prometheus_url})"
+        return f"Lab({plural(len(self.fleet.urls), 'node')}, prometheus={self.prometheus_url})"
 
 
 def _ok(result: Any) -> Any:

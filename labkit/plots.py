@@ -1,6 +1,8 @@
 """Figures (plotly), one function per figure, each taking tidy DataFrames (labkit.query).
 
-Every axis has a title with its unit. With more than LEGEND_LIMIT nodes the per-node lines
+Every axis has a title with its unit. Each node keeps one colour (labkit.colours: 24 distinct
+ones) in every figure. The legend stands to the right of the plot, top-aligned, where no axis
+title or figure title can overlap it. With more than LEGEND_LIMIT nodes the per-node lines
 switch to WebGL, drop the legend (hover names the node) and gain a bold fleet median, so a
 figure of 100 nodes stays readable.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from labkit.colours import node_colour
 from labkit.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -17,6 +20,10 @@ if TYPE_CHECKING:
 
 LEGEND_LIMIT = 20
 TIME_AXIS = "time (UTC)"
+# right of the plot, from its top: clear of the time axis' title below and the title above
+LEGEND = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top",
+          "tracegroupgap": 2}  # fmt: skip
+LEGEND_ROW_PX = 22  # a legend entry's height, with the gap between groups
 
 
 def _need(frame: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -44,7 +51,8 @@ def _node_lines(
         fig.add_trace(
             trace(x=part["timestamp"], y=part["value"] * scale, mode="lines", name=f"node {node}",
                   legendgroup=f"node {node}", showlegend=not many and row in (None, 1),
-                  line={"width": 1}, hovertemplate=f"node {node}: %{{y:.3g}}<extra></extra>"),
+                  line={"width": 1, "color": node_colour(node)},
+                  hovertemplate=f"node {node}: %{{y:.3g}}<extra></extra>"),
             **where,
         )  # fmt: skip
     if many:
@@ -56,10 +64,14 @@ def _node_lines(
         )  # fmt: skip
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    """Title, size, template and the legend (right of the plot, clear of every title); tall
+    enough that every legend entry shows without a scroll bar (12 nodes: node 11 and 12 too).
+    Every figure of labkit's goes through it (labkit.burn's too, ideally)."""
+    entries = sum(1 for t in fig.data if t.showlegend is not False)
     fig.update_layout(
-        title=title, height=height, template="plotly_white", hovermode="x unified",
-        legend={"orientation": "h", "y": -0.18}, margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        title=title, height=max(height, 140 + LEGEND_ROW_PX * entries), template="plotly_white",
+        hovermode="x unified", legend=LEGEND, margin={"l": 70, "r": 20, "t": 60, "b": 60},
     )  # fmt: skip
     return fig
 
@@ -86,7 +98,7 @@ def fleet_resources(cpu: pd.DataFrame, memory: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="CPU usage (%)", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="memory usage (%)", range=[0, 100], row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
-    return _layout(fig, "Fleet CPU and memory", height=620)
+    return layout(fig, "Fleet CPU and memory", height=620)
 
 
 def latency_quantiles(quantiles: pd.DataFrame) -> go.Figure:
@@ -104,7 +116,7 @@ def latency_quantiles(quantiles: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(title_text="request latency (s)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
-    return _layout(fig, "Request latency quantiles (from the histogram)")
+    return layout(fig, "Request latency quantiles (from the histogram)")
 
 
 def error_ratio(errors: pd.DataFrame) -> go.Figure:
@@ -116,7 +128,7 @@ def error_ratio(errors: pd.DataFrame) -> go.Figure:
     fig.add_hline(y=5, line_dash="dot", line_color="red", annotation_text="HighErrorRate 5 %")
     fig.update_yaxes(title_text="error ratio (% of requests)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
-    return _layout(fig, "Error ratio by node")
+    return layout(fig, "Error ratio by node")
 
 
 def intervals(frame: pd.DataFrame, by: list[str], step_seconds: float) -> pd.DataFrame:
@@ -182,9 +194,7 @@ def span_timeline(
     fig.update_xaxes(type="date", title_text=TIME_AXIS)
     fig.update_yaxes(title_text="node · fault or alert", categoryorder="array",
                      categoryarray=order[::-1], automargin=True)  # fmt: skip
-    _layout(fig, title, height=max(300, 120 + 26 * len(order)))
-    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 1})
-    return fig
+    return layout(fig, title, height=max(300, 120 + 26 * len(order)))
 
 
 def _node_number(node: object) -> int:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import InvalidInput, LabkitError
 from labkit.promjson import FastSession, Samples
+from labkit.words import natural_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,7 +131,7 @@ def to_frame(result: list[Any]) -> pd.DataFrame:
     repeat = np.asarray(lengths)
     for name in names:
         per_series = [series["metric"].get(name) for series in result]
-        categories = sorted({v for v in per_series if v is not None}, key=_natural)
+        categories = sorted({v for v in per_series if v is not None}, key=natural_key)
         index = {c: i for i, c in enumerate(categories)}
         codes = np.array([index.get(v, -1) if v is not None else -1 for v in per_series])
         frame[name] = pd.Categorical.from_codes(np.repeat(codes, repeat), categories=categories)
@@ -152,11 +153,6 @@ def _parse_floats(lines: str) -> Any:
         na_values=["NaN"], keep_default_na=False,
     )  # fmt: skip
     return column["v"].to_numpy()
-
-
-def _natural(text: str) -> tuple[Any, ...]:
-    """Sort "2" before "10", and node-2 before node-10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def wide(frame: pd.DataFrame, column: str = "node") -> pd.DataFrame:
@@ -236,7 +232,7 @@ class Prom:
         labels = sorted({c for f in frames for c in f.columns} - {"timestamp", "value"})
         for name in labels:  # one category set per label, so concat keeps the categoricals
             union = sorted(
-                {c for f in frames if name in f for c in f[name].cat.categories}, key=_natural
+                {c for f in frames if name in f for c in f[name].cat.categories}, key=natural_key
             )
             for f in frames:
                 f[name] = (

@@ -4,8 +4,14 @@ Each alert of each notification is appended, with the time it arrived, to
 `.lab/journal/notifications.jsonl`, and the most recent ones are served over HTTP:
 
   POST /notify/{route}     Alertmanager's webhook payload (route: the receiver's name)
-  GET  /notifications      recent alerts, oldest first; ?since=EPOCH&limit=N
+  GET  /notifications      recent alerts, oldest first: the last `limit` (1-10000, default
+                           1000) received at or after `since` (epoch seconds), of this run
   GET  /health
+
+A bad query value gets HTTP 422 naming the field, the value and what is allowed:
+{"detail": [{"loc": ["query", "limit"], "field": "limit", "msg": "limit must be a whole
+number from 1 to 10000; got '0'"}]}. `labkit notifications` reads the journal itself
+(newest first, across restarts).
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 
 from labkit.journal import iso
 
 Clock = Callable[[], float]
+MAX_LIMIT = 10_000
+ALLOWED = {
+    "limit": f"a whole number from 1 to {MAX_LIMIT}",
+    "since": "epoch seconds, a number such as 1795769593.6",
+}
 
 
 class Receiver:
@@ -66,8 +78,22 @@ class Receiver:
         return items[-limit:]
 
 
+def _bad_query(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, said in a sentence per field: its name, the value, what is allowed."""
+    assert isinstance(exc, RequestValidationError)
+    detail = []
+    for error in exc.errors():
+        loc = list(error.get("loc", ()))
+        field = str(loc[-1]) if loc else "query"
+        allowed = ALLOWED.get(field, error.get("msg", "a valid value"))
+        msg = f"{field} must be {allowed}; got {error.get('input')!r}"
+        detail.append({"loc": loc, "field": field, "msg": msg, "allowed": allowed})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def build_app(receiver: Receiver) -> FastAPI:
     app = FastAPI(title="labkit alert receiver", docs_url=None, redoc_url=None)
+    app.add_exception_handler(RequestValidationError, _bad_query)
 
     @app.post("/notify/{route}")
     async def notify(route: str, request: Request) -> JSONResponse:
@@ -83,7 +109,7 @@ def build_app(receiver: Receiver) -> FastAPI:
     @app.get("/notifications")
     def notifications(
         since: float | None = Query(None, description="epoch seconds"),
-        limit: int = Query(1000, ge=1, le=10_000),
+        limit: int = Query(1000, ge=1, le=MAX_LIMIT, description="the newest N at most"),
     ) -> list[dict[str, Any]]:
         return receiver.since(since, limit)
 

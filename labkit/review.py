@@ -20,6 +20,7 @@ from labkit.history import HistoryInfo
 from labkit.journal import read_journal
 from labkit.score import faults_from_journal, score
 from labkit.stack import PROJECT
+from labkit.words import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,9 +89,13 @@ def grade_incident(answer: Any, directory: Path | str) -> str:
         missing = sorted(set(nodes) - set(given))
         hints = []
         if extra:
-            hints.append(f"node(s) {extra} never passed 5% errors")
+            hints.append(
+                f"{plural(len(extra), 'node', number=False)} {extra} never passed 5% errors"
+            )
         if missing:
-            hints.append(f"you missed {len(missing)} node(s): look at node_error_rate again")
+            hints.append(
+                f"you missed {plural(len(missing), 'node')}: look at node_error_rate again"
+            )
         return "Not quite: " + "; ".join(hints) + "."
     if not isinstance(answer["minute"], int | float) or abs(answer["minute"] - minute) > 1:
         return (f"The nodes are right; the start is not: find the first sample above 5% "
@@ -170,8 +175,8 @@ def grade_faster_rule(
     row = table[(table.threshold == threshold) & (table.for_s == for_seconds)].iloc[0]
     problems = []
     if row.false_alerts:
-        problems.append(f"{int(row.false_alerts)} false alert(s): at {threshold:g} the fleet gets "
-                        "there with no fault at all")  # fmt: skip
+        problems.append(f"{plural(int(row.false_alerts), 'false alert')}: at {threshold:g} the "
+                        "fleet gets there with no fault at all")  # fmt: skip
     if row.recall < 1:
         problems.append(f"recall {row.recall:.2f}: a fault shorter than your `for` "
                         f"({for_seconds:g} s) ends before the alert fires")  # fmt: skip

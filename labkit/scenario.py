@@ -26,6 +26,7 @@ import yaml
 
 from labkit.errors import LabkitError
 from labkit.failures import FAILURE_MODES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
+from labkit.words import plural
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -38,7 +39,7 @@ class ScenarioError(LabkitError):
     def __init__(self, path: str, problems: list[str]) -> None:
         self.problems = problems
         super().__init__(
-            f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems)
+            f"{path}: {plural(len(problems), 'problem')}\n" + "\n".join(f"  {p}" for p in problems)
         )
 
 
@@ -273,9 +274,9 @@ def load(path: Path | str) -> Scenario:
 def summary(s: Scenario) -> str:
     faults = sum(len(i.nodes) for i in s.injections)
     return (
-        f"{s.name}: {s.nodes} nodes, {s.duration_seconds:g} s, seed {s.seed}; "
-        f"{len(s.injections)} injection(s) ({faults} node-faults), "
-        f"{len(s.controls)} control period(s)"
+        f"{s.name}: {plural(s.nodes, 'node')}, {s.duration_seconds:g} s, seed {s.seed}; "
+        f"{plural(len(s.injections), 'injection')} ({plural(faults, 'node-fault')}), "
+        f"{plural(len(s.controls), 'control period')}"
     )
 
 

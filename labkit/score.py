@@ -37,6 +37,7 @@ from labkit.history import HistoryInfo
 from labkit.journal import read_journal
 from labkit.panel import INTENDED
 from labkit.stack import PROJECT
+from labkit.words import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,7 +160,7 @@ class Score:
             if not f.detected_by
         ]
         lines.append(
-            f"{len(self.faults)} faults (grace {self.grace_seconds:g} s); "
+            f"{plural(len(self.faults), 'fault')} (grace {self.grace_seconds:g} s); "
             f"undetected by every rule: {', '.join(missed) or 'none'}"
         )
         lines += [f"note: {n}" for n in self.notes]
@@ -357,7 +358,7 @@ def _score_on(
             progress(i / len(todo), f"replaying {name}/{rule.name} ({i + 1}/{len(todo)})")
         frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
     if progress is not None:
-        progress(1.0, f"replayed {len(todo)} rules")
+        progress(1.0, f"replayed {plural(len(todo), 'rule')}")
     firings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     events = list(read_journal(directory / "journal.jsonl"))
     notes = list(read_journal(directory / "notifications.jsonl"))

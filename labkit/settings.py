@@ -40,5 +40,10 @@ class Settings:
         return self.state_dir / "journal" / "injections.jsonl"
 
     @property
+    def notifications_path(self) -> Path:
+        """The alert receiver's journal: every alert of every notification it got."""
+        return self.state_dir / "journal" / "notifications.jsonl"
+
+    @property
     def fleet_state_path(self) -> Path:
         return self.state_dir / "fleet.json"

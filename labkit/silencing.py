@@ -22,6 +22,7 @@ from labkit import alertview as av
 from labkit.errors import LabkitError
 from labkit.matchers import labels_text, matchers_text, matches_all
 from labkit.routing import Route, receivers_for
+from labkit.words import plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,7 +208,7 @@ def prepare(lab: Lab, node: int = NODE, timeout: float = 60) -> str:
     lab.recover(node)
     _wait(f"{ALERT} on node {node} to resolve", lambda: noisy_alert(lab, node) is None, timeout)
     return f"Node {node} is at rest and Alertmanager holds no {ALERT} for it" + (
-        f"; {expired} earlier silence(s) of it expired." if expired else "."
+        f"; {plural(expired, 'earlier silence')} of it expired." if expired else "."
     )
 
 
@@ -260,7 +261,8 @@ def watch(
     print(f"Alertmanager holds {ALERT} on node {node}: {how}.")
     print(
         f"In the {time.time() - since:.0f} s since `since` (the last {seconds:.0f} s with the "
-        f"alert held), the receiver got {len(noisy)} notification(s) of {ALERT} on node {node}"
+        f"alert held), the receiver got {plural(len(noisy), 'notification')} of {ALERT} on node "
+        f"{node}"
         + (f"; it got some of node {node}'s other alerts: {', '.join(others)}." if others else ".")
     )
     return _frame(notes, since)

@@ -188,7 +188,7 @@ one sample a second (so that the seed's 5 s latency window works).""",
     ),
     (
         "code",
-        f"""from labkit import Lab, history, review, score
+        f"""from labkit import Lab, history, review, score, tables
 from labkit.alert_replay import load_rules
 from labkit.query import Prom
 
@@ -239,11 +239,15 @@ print(board.text())""",
   little later, and stay on for many minutes: their long windows remember the burst. The
   fleet-wide `EdgeAvailabilityBudgetBurn` misses the 10 s burst entirely: one node failing
   for 10 s is too little of the fleet's budget to page anyone, which is the point of an SLO.
+- The `notify` column is `-` everywhere (and `notify_s` is NaN in `board.modes` below): it is
+  the time until the alert receiver got Alertmanager's notification, and a simulated recording
+  has no Alertmanager, so nothing was notified. Score an archive of a live lab (`labkit archive`,
+  then `labkit score`) and the column fills in.
 
 The same numbers as DataFrames, for your own analysis: `board.rules`, `board.modes`,
 `board.faults` and `board.firings`.""",
     ),
-    ("code", """board.modes[board.modes.detected > 0].round(2)"""),
+    ("code", """tables.wrap(board.modes[board.modes.detected > 0], precision=2)"""),
     (
         "md",
         """## Moving a threshold and a `for`

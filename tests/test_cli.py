@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from labkit.cli import main
-from tests.conftest import free_ports
+from labkit.cli import build_parser, main
+from labkit.failures import FAILURE_EFFECTS
+from tests.conftest import LABKIT, RunningFleet, free_ports
 
 
 def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: str) -> tuple[int, str, str]:
@@ -92,3 +101,116 @@ def test_help_lists_every_failure_mode_and_its_effect(
     for mode in ("cpu_spike", "memory_leak", "latency_spike", "error_burst", "node_crash"):
         assert mode in out
     assert "95-100%" in out
+
+
+def _subparsers(parser: argparse.ArgumentParser, path: str = "labkit") -> Iterator[tuple[str, Any]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subparsers(sub, f"{path} {name}")
+
+
+def test_every_option_of_every_command_has_a_help_line() -> None:
+    """Not just a default in parentheses ("(12)"): a few words saying what it is."""
+    missing = []
+    for path, parser in _subparsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            words = re.sub(r"\([^)]*\)", "", action.help or "").strip()
+            if len(words.split()) < 2:
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, missing
+
+
+def test_inject_help_lists_the_modes_one_line_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, tmp_path, "inject", "--help")
+    assert code == 0
+    lines = out.splitlines()
+    for mode, effect in FAILURE_EFFECTS.items():
+        assert any(line.split() == [mode, *effect.split()] for line in lines), mode
+
+
+def test_recover_all_names_only_the_nodes_it_recovered_then_sums_up(
+    capsys: pytest.CaptureFixture[str], fleet: RunningFleet
+) -> None:
+    def cli(*argv: str) -> tuple[int, list[str]]:
+        code = main(["--state-dir", str(fleet.state_dir), *argv])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out.splitlines()
+
+    assert cli("inject", "--node", "2", "--failure", "cpu_spike")[0] == 0
+    assert cli("inject", "--node", "4", "--failure", "error_burst")[0] == 0
+    assert cli("recover", "--node", "all") == (0, [
+        "node 2: ended cpu_spike",
+        "node 4: ended error_burst",
+        "recovered 2 faults on 2 nodes; 2 nodes had nothing to recover",
+    ])  # fmt: skip
+    assert cli("recover", "--node", "all") == (0, ["nothing to recover on 4 nodes"])
+    assert cli("recover", "--node", "3") == (0, ["node 3: nothing to recover"])
+    code, out = cli("status", "--node", "1")
+    assert code == 0 and out[-1] == "1 node: 1 ok"
+    code, out = cli("status")
+    assert code == 0 and out[-1] == "4 nodes: 4 ok"
+
+
+def _journal(path: Path, count: int, start: float = 1_795_769_593.0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        for i in range(count):
+            record = {"received_at": "", "ts": start + i, "route": "warning",
+                      "status": "firing" if i % 2 == 0 else "resolved",
+                      "alertname": f"Alert{i}", "node": str(i + 1), "severity": "warning",
+                      "annotations": {"description": f"what happened {i}"}}  # fmt: skip
+            f.write(json.dumps(record) + "\n")
+
+
+def test_notifications_newest_first_as_a_table_or_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, tmp_path, "notifications")
+    assert code == 0 and out.startswith("No notifications yet")
+    _journal(tmp_path / "journal" / "notifications.jsonl", 5)
+    code, out, _ = run(capsys, tmp_path, "notifications", "--limit", "3")
+    head, *rows = out.splitlines()
+    assert code == 0 and head.split()[:4] == ["RECEIVED", "(UTC)", "AGO", "STATUS"]
+    assert [re.findall(r"Alert\d", r) for r in rows] == [["Alert4"], ["Alert3"], ["Alert2"]]
+    assert rows[0].endswith("what happened 4")
+    code, out, _ = run(capsys, tmp_path, "notifications", "--json", "--limit", "2")
+    assert code == 0 and [r["alertname"] for r in json.loads(out)] == ["Alert4", "Alert3"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many", "10001"])
+def test_notifications_refuses_a_bad_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, value: str
+) -> None:
+    code, _, err = run(capsys, tmp_path, "notifications", "--limit", value)
+    assert code == 2 and "--limit" in err and f"'{value}'" in err and "1 to 10000" in err
+
+
+@pytest.mark.timeout(60)
+def test_notifications_follow_prints_new_ones_and_ctrl_c_ends_it_cleanly(tmp_path: Path) -> None:
+    journal = tmp_path / "journal" / "notifications.jsonl"
+    _journal(journal, 2)
+    follow = subprocess.Popen(
+        [*LABKIT, "notifications", "--follow", "--limit", "1"],
+        env={**os.environ, "LABKIT_STATE_DIR": str(tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline().startswith("RECEIVED (UTC)")
+        assert "Alert1" in follow.stdout.readline()  # the newest one already there
+        _journal(journal, 1, start=1_795_769_700.0)  # "Alert0", arriving now
+        assert "Alert0" in follow.stdout.readline()
+        follow.send_signal(signal.SIGINT)
+        _, err = follow.communicate(timeout=20)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 0 and "Traceback" not in err

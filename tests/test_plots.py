@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from labkit import plots
+from labkit.colours import NODE_COLOURS, node_colour
+from labkit.dashboard_widget import colour as dashboard_colour
 from labkit.errors import InvalidInput
 from labkit.query import to_frame
 
@@ -87,3 +89,43 @@ def test_alert_timeline_draws_faults_under_alerts() -> None:
         "node 2 · LowReliabilityScore",
     ]
     assert plots.figure_axes(fig) == {"xaxis": "time (UTC)", "yaxis": "node · fault or alert"}
+
+
+def test_24_nodes_get_24_distinct_colours_the_same_in_every_figure() -> None:
+    assert len(set(NODE_COLOURS)) == len(NODE_COLOURS) >= 24
+    fig = plots.error_ratio(fleet("node_error_rate", 24, value=0.01))
+    colours = {t.name: t.line.color for t in fig.data if t.name.startswith("node ")}
+    assert len(set(colours.values())) == 24
+    assert colours["node 11"] != colours["node 1"]
+    assert colours["node 11"] == node_colour(11) == node_colour("11") == node_colour("node 11")
+    # the live dashboard draws node 11 in the same colour
+    assert dashboard_colour("node 11", 0) == node_colour(11)
+
+
+def _figures() -> dict[str, object]:
+    q = pd.concat([fleet("x", 1).assign(quantile=str(p)) for p in (0.5, 0.95, 0.99)])
+    faults = to_frame([{"metric": {"node": "2", "failure": "cpu_spike"},
+                        "values": [[1_795_000_000 + t, "1"] for t in range(5)]}])  # fmt: skip
+    alerts = to_frame([{"metric": {"node": "2", "alertname": "HighCPUUsage"},
+                        "values": [[1_795_000_001 + t, "1"] for t in range(4)]}])  # fmt: skip
+    return {
+        "fleet_resources": plots.fleet_resources(fleet("c", 12), fleet("m", 12)),
+        "latency_quantiles": plots.latency_quantiles(q),
+        "error_ratio": plots.error_ratio(fleet("node_error_rate", 12, value=0.01)),
+        "alert_timeline": plots.alert_timeline(alerts, faults),
+    }
+
+
+@pytest.mark.parametrize("name", list(_figures()))
+def test_no_legend_under_a_title_every_legend_right_of_the_plot(name: str) -> None:
+    """The legend used to sit under the plot (y=-0.18), over the "time (UTC)" axis title."""
+    legend = _figures()[name].layout.legend  # type: ignore[attr-defined]
+    assert legend.orientation == "v" and legend.x >= 1 and legend.xanchor == "left"
+    assert legend.y == 1 and legend.yanchor == "top"
+
+
+def test_a_20_node_legend_shows_every_entry_without_scrolling() -> None:
+    fig = plots.error_ratio(fleet("node_error_rate", plots.LEGEND_LIMIT, value=0.01))
+    shown = sum(1 for t in fig.data if t.showlegend is not False)
+    assert shown == plots.LEGEND_LIMIT
+    assert fig.layout.height >= 140 + plots.LEGEND_ROW_PX * shown

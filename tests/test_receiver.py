@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from labkit.receiver import Receiver, build_app
@@ -52,3 +53,34 @@ def test_a_body_that_is_not_a_webhook_payload_gets_422(tmp_path: Path) -> None:
         assert r.status_code == 422 and "alerts" in r.json()["detail"][0]["msg"]
     assert not (tmp_path / "n.jsonl").exists()
     assert http.get("/notifications?limit=0").status_code == 422
+
+
+def _alert(n: int) -> dict[str, object]:
+    return {**PAYLOAD["alerts"][0], "labels": {"alertname": f"A{n}", "node": str(n)}}  # type: ignore[dict-item]
+
+
+def test_limit_gives_the_newest_n_oldest_first(tmp_path: Path, clock: FakeClock) -> None:
+    http = TestClient(build_app(Receiver(None, clock=clock)))
+    for n in range(1, 6):
+        http.post("/notify/x", json={"alerts": [_alert(n)]})
+        clock.advance(1)
+    assert [a["alertname"] for a in http.get("/notifications?limit=2").json()] == ["A4", "A5"]
+    assert len(http.get("/notifications").json()) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "value"),
+    [("limit=0", "limit", "'0'"), ("limit=ten", "limit", "'ten'"),
+     ("limit=10001", "limit", "'10001'"), ("since=yesterday", "since", "'yesterday'")],
+)  # fmt: skip
+def test_a_bad_query_value_gets_422_naming_the_field_value_and_allowed(
+    query: str, field: str, value: str
+) -> None:
+    http = TestClient(build_app(Receiver(None)))
+    r = http.get(f"/notifications?{query}")
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["field"] == field and item["loc"] == ["query", field]
+    assert item["msg"].startswith(f"{field} must be ") and item["msg"].endswith(f"got {value}")
+    if field == "limit":
+        assert "from 1 to 10000" in item["msg"]
