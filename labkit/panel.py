@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -198,7 +199,7 @@ def update(history: list[Record], prometheus_alerts: list[dict[str, Any]]) -> No
                 record.detected[node] = max(0.0, at - inj.started_at[node])
 
 
-def recovered(history: list[Record], ended: dict[int, list[str]], now: float) -> None:
+def recovered(history: list[Record], ended: Mapping[int, list[str]], now: float) -> None:
     """Recover ended `ended` ({node: [modes]}): mark the newest record of each."""
     for node, modes in ended.items():
         for mode in modes:
