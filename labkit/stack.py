@@ -544,7 +544,21 @@ def up(
 def _print_urls(config: LabConfig, classic: bool | None, progress: Progress) -> None:
     for line in address_lines(config, classic):
         progress.line(line)
-    progress.line("  stop with `labkit down`; see it with `labkit status` (`--json` for scripts)")
+    cmd = labkit_command()
+    progress.line(f"  stop with `{cmd} down`; see it with `{cmd} status` (`--json` for scripts)")
+
+
+def labkit_command() -> str:
+    """How to type labkit in this shell: `labkit` when it is on the PATH, else the venv's
+    script as a path (after `make lab` a learner's own shell has no venv activated)."""
+    script = Path(sys.executable).parent / "labkit"
+    found = shutil.which("labkit")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "labkit"
+    if not script.exists():
+        return "labkit"
+    rel = os.path.relpath(script)
+    return str(script) if rel.startswith("..") else rel
 
 
 def spawn(comp: Component, paths: LabPaths) -> None:

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labkit.stack import labkit_command
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 90.0
 NOTIFICATION = Path("@jupyterlab/apputils-extension/notification.jupyterlab-settings")
@@ -140,7 +142,7 @@ def main(argv: list[str]) -> int:
             time.sleep(0.2)
             info = server_info(Path(env["JUPYTER_RUNTIME_DIR"]), server.pid)
         print("JupyterLab is ready. Ctrl-C stops JupyterLab; the lab runs on until "
-              "`labkit down`.", flush=True)  # fmt: skip
+              f"`{labkit_command()} down`.", flush=True)  # fmt: skip
         print(f"Open {address(info)}", flush=True)
         code = server.wait()
         if code:
@@ -150,7 +152,8 @@ def main(argv: list[str]) -> int:
         return 0
     except KeyboardInterrupt:
         stop(server)
-        print("\nJupyterLab stopped; the lab runs on until `labkit down`.", flush=True)
+        print(f"\nJupyterLab stopped; the lab runs on until `{labkit_command()} down`.",
+              flush=True)  # fmt: skip
         return 0
 
 
