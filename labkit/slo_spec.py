@@ -324,10 +324,14 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
                 "labels": {**s.labels, **ident},
             },
             {
+                # Sloth's average of the base-window ratio over the period, read through a
+                # subquery stepped by the base window: each step's sample covers its own
+                # window, so the average is over time, not over samples, whatever their
+                # spacing (a lab's backfilled past has one per base window; see labkit.past)
                 "record": ratio_record(period),
-                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}])\n"
+                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
                 "/ ignoring (sloth_window)\n"
-                f"count_over_time({ratio_record(base)}{selector}[{period}])",
+                f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
                 "labels": {**s.labels, **ident, "sloth_window": period},
             },
             {
