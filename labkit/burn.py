@@ -271,12 +271,17 @@ def budget_figure(
                        name=title.split(":")[0], showlegend=False),
             row=row, col=1,
         )  # fmt: skip
-        low = min([0.0, *values]) if len(values) else 0.0
-        fig.update_yaxes(range=[low - 0.1 * (1.05 - low), 1.05], tickformat=".0%",
+        low = min(values) if len(values) else 0.0
+        if low > 0.25:  # a slice of a large budget: zoom on it, 100 % at the top
+            bottom = max(0.0, low - max(0.05, 0.5 * (1 - low)))
+        else:  # near or past 0: show 0 ("budget gone") and how far below it went
+            bottom = min(0.0, low) - 0.1 * (1.05 - min(0.0, low))
+        fig.update_yaxes(range=[bottom, 1.05], tickformat=".0%",
                          title_text="budget left", row=row, col=1)  # fmt: skip
-        fig.add_hline(y=0, line_color="black", line_width=1, row=row, col=1,
-                      annotation_text="0: budget gone",
-                      annotation_position="bottom left")  # fmt: skip
+        if bottom < 0:
+            fig.add_hline(y=0, line_color="black", line_width=1, row=row, col=1,
+                          annotation_text="0: budget gone",
+                          annotation_position="bottom left")  # fmt: skip
         if row == 2:
             fig.add_hline(y=0.5, line_dash="dot", line_color="red", row=row, col=1,
                           annotation_text="ErrorBudgetBurn: below 50 %")  # fmt: skip

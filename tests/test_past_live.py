@@ -116,7 +116,7 @@ def test_lesson_3_on_a_first_run_agrees_with_theory(fresh: tuple[Lab, str]) -> N
     burst = compare_alerts(lab, failure="error_burst", prefer=2)
     assert burst.attrs["node"] == 2  # a fresh lab: the preferred node is clean
     assert 0.2 <= burst.attrs["error_ratio"] <= 0.5  # error_burst's documented range
-    spike = compare_alerts(lab, failure="latency_spike", wait_seconds=40, prefer=3)
+    spike = compare_alerts(lab, failure="latency_spike", wait_seconds=50, prefer=3)
     assert spike.attrs["node"] == 3
     report = json.dumps(
         {t.attrs["failure"]: t.reset_index().to_dict("records") for t in (burst, spike)},
