@@ -15,14 +15,19 @@ engine, labkit.history, and `promtool tsdb create-blocks-from openmetrics`):
                     period rule averages (labkit.slo_spec reads it with a subquery whose step
                     is the base window, so a backfilled sample and a live one weigh the same)
 
-The seam: the past ends at `seam` (a whole second, just before the live fleet starts). The
-nodes' model time starts at the past's beginning, and each node's traffic counters start from
-the values of its last backfilled sample (`Origin`), so `rate()` across the seam sees neither a
-reset nor a jump: only the few seconds without samples between the seam and the first scrape.
+The seam: the simulation ends at a whole second (`Plan.seam`); each node's traffic counters
+there are its `Origin`. The live nodes' model time starts at the past's beginning and their
+counters carry on from their origins, so `rate()` across the seam sees neither a reset nor a
+jump. Just before Prometheus starts, `close_gap` backfills what the live nodes serve from the
+origin up to LEAD_SECONDS after that moment (computed by the live model itself), because
+Prometheus scrapes nothing for its first ~5 s; `Past.seam` is then the last backfilled second.
+Raw samples are stamped mid-second (PHASE_SECONDS).
 
-    plan(config, now)                 -> Plan: where the seam, the raw and recorded spans are
-    write(config, data_dir, plan)     -> Past: simulated, backfilled; Past.save(past.json)
-    tsdb_is_empty(data_dir)           -> whether a start is a first start
+    plan(config, now)                      -> Plan: the seam, the raw and recorded spans
+    simulate_fleet(config, plan)           -> Simulated: every node's past and origin
+    backfill(config, sim, slos, data_dir)  -> Past: written, promtool run; Past.save(past.json)
+    close_gap(config, past, until, data)   -> Past: the live seconds up to `until` backfilled
+    tsdb_is_empty(data_dir)                -> whether a start is a first start
 """
 
 from __future__ import annotations
