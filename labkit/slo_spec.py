@@ -23,8 +23,9 @@ A spec (YAML), as Sloth reads it, so existing ones carry over:
 `generate(spec, profile)` returns the rule groups: the SLI error ratio recorded over every
 window, the SLO's metadata (the period's ratio as Sloth's, an average of the base-window
 ratio, but over a subquery stepped by the base window, so it averages over time whatever the
-samples' spacing: a lab's backfilled past, labkit.past, has one per base window), and two multi-window multi-burn-rate alerts (page: 5m/1h at
-14.4x or 30m/6h at 6x; ticket: 2h/1d at 3x or 6h/3d at 1x), as Sloth generates by default.
+samples' spacing: a lab's backfilled past, labkit.past, has one per base window), and two
+multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h at 6x; ticket: 2h/1d at
+3x or 6h/3d at 1x), as Sloth generates by default.
 A lab profile compresses time: a 1-day SLO period scales every window by 1/30. A profile is
 refused when any window would be shorter than 4 scrape intervals (others round such windows
 to zero and alert on nothing).
