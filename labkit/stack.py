@@ -498,7 +498,7 @@ def up(
         down(settings, out=out, quiet=True)
 
     require_binaries()  # first: a clear error, and nothing started
-    first = config.past and past_mod.tsdb_is_empty(paths.prometheus / "data")
+    first = backfills_past(config, paths)
     todo = components(config, paths, past=first)
     for comp in todo:
         for port in comp.ports[:1] if comp.name == "fleet" else comp.ports:
@@ -542,6 +542,11 @@ def up(
     progress.line(f"labkit up: ready in {ready:.1f} s")
     _print_urls(config, classic, progress)
     return ready
+
+
+def backfills_past(config: LabConfig, paths: LabPaths) -> bool:
+    """A first start (an empty TSDB) of a lab that wants its past."""
+    return config.past and past_mod.tsdb_is_empty(paths.prometheus / "data")
 
 
 def _simulate_past(config: LabConfig, paths: LabPaths, progress: Progress) -> Any:

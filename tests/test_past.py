@@ -123,3 +123,19 @@ def test_a_time_offset_series_keeps_the_models_gauges() -> None:
     part = VectorModel(model).series(20, start=1000)
     assert part.t[0] == 1000 and part.success[0] == 0
     assert part.cpu[5] == pytest.approx(NodeModel(3, seed=0).at(1005).cpu_percent)
+
+
+def test_only_a_first_start_that_wants_it_backfills(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from labkit.cli import build_parser
+    from labkit.stack import LabPaths, backfills_past
+
+    paths = LabPaths(tmp_path)
+    assert backfills_past(CONFIG, paths)
+    assert not backfills_past(replace(CONFIG, past=False), paths)
+    assert build_parser().parse_args(["up", "--no-past"]).no_past is True
+    assert build_parser().parse_args(["up"]).no_past is False
+    (paths.prometheus / "data" / "01ABC").mkdir(parents=True)
+    (paths.prometheus / "data" / "01ABC" / "meta.json").write_text("{}")
+    assert not backfills_past(CONFIG, paths)  # a second start: the TSDB has data

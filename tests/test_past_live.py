@@ -125,3 +125,17 @@ def test_lesson_3_on_a_first_run_agrees_with_theory(fresh: tuple[Lab, str]) -> N
     assert check_against_theory(burst) + check_against_theory(spike) == [], report
     burst_rows = burst["fired after (s)"]
     assert all(not isinstance(v, str) for v in burst_rows), report  # all three fired
+
+
+def test_a_second_start_on_the_same_tsdb_does_not_backfill_again(fresh: tuple[Lab, str]) -> None:
+    lab, _ = fresh
+    assert lab.config is not None
+    paths = LabPaths(lab.settings.state_dir)
+    before = paths.past.read_text()
+    down(lab.settings, out=io.StringIO())
+    out = io.StringIO()
+    up(lab.config, lab.settings, out=out)
+    assert "  past " not in out.getvalue()
+    assert paths.past.read_text() == before
+    started_as = paths.log("fleet").read_text().rsplit("\n--- ", 1)[-1].splitlines()[0]
+    assert " fleet " in started_as and "--past" not in started_as  # counters from zero
