@@ -11,14 +11,17 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from labkit import slo
+from labkit import slo, slo_spec
+from labkit.errors import InvalidInput, LabkitError
 from labkit.panel import epoch, inject
-from labkit.slo_spec import ALERT_WINDOWS, Profile, profile
+from labkit.slo import budget_words
+from labkit.slo_spec import ALERT_WINDOWS, SLO, WINDOWS, Profile, duration, profile, ratio_record
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from labkit.lab import Lab
+    from labkit.query import Prom
 
 #: Which SLO of slo/edge.yml each failure burns, and the alert it pages with.
 BURNS = {
@@ -59,26 +62,76 @@ def _first_active(
     return None
 
 
+def _slo(name: str) -> SLO:
+    return next(s for s in slo_spec.load(slo_spec.LAB_SPEC) if s.name == name)
+
+
+def clean_node(lab: Lab, failure: str, prefer: int, slo_profile: str = "lab-day") -> int:
+    """A node whose SLO for `failure` starts clean: none of its alerts firing, and its error
+    ratio over the SLO's longest window near rest (under a fifth of the budget), so theory's
+    "constant error ratio from a clean start" holds. `prefer` first, then 1, 2, 3, ...
+    An earlier run of the lesson leaves its node burnt for that long: a rerun takes another."""
+    slo_name, _alert, objective = BURNS[failure]
+    longest = duration(profile(slo_profile).window(max(WINDOWS)))
+    burnt = {
+        int(r["metric"]["node"])
+        for r in lab.query(
+            f'{ratio_record(longest)}{{sloth_slo="{slo_name}"}} > {0.2 * (1 - objective)!r}'
+        )
+    }
+    firing = {int(a["labels"].get("node") or 0) for a in lab.prometheus_alerts()}
+    fleet = sorted(int(t["node"]) for t in lab.targets() if t["node"])
+    nodes = [prefer, *(n for n in fleet if n != prefer)]
+    for node in nodes:
+        if node not in burnt | firing:
+            return node
+    raise LabkitError(
+        f"every node has an alert firing or burnt its {slo_name} SLO within the last "
+        f"{longest} (the SLO's longest window), so none starts clean. Wait for the alerts "
+        "to resolve, or start a new lab (`labkit down`, remove .lab/prometheus/data, `labkit up`)."
+    )
+
+
+def burst_error_ratio(lab: Lab, slo_name: str, node: int, started: float) -> float:
+    """The SLI's error ratio over the incident so far, from the SLO's own queries over a window
+    that starts after the injection (never before it): what each request of the incident
+    risked, the number theory takes."""
+    now = time.time()
+    window = math.floor(now - started) - 1  # whole seconds inside the incident
+    if window < 2:
+        return math.nan
+    s = _slo(slo_name)
+    expr = (
+        f"({s.error_query.replace('{{.window}}', f'{window}s')})"
+        f" / ({s.total_query.replace('{{.window}}', f'{window}s')})"
+    )
+    rows = [r for r in lab.query(expr, at=now) if r["metric"].get("node") == str(node)]
+    return float(rows[0]["value"][1]) if rows else math.nan
+
+
 def compare_alerts(
     lab: Lab,
-    node: int,
+    node: int | None = None,
     failure: str = "error_burst",
-    wait_seconds: float = 45,
+    wait_seconds: float = 60,
     slo_profile: str = "lab-day",
+    prefer: int = 2,
 ) -> pd.DataFrame:
-    """Inject `failure` on `node`, watch the alerts for up to `wait_seconds`, recover; one row
-    per alert: when it fired, when theory says it should, and the budget spent by then (as a
-    share of the SLO period's budget)."""
+    """Inject `failure` on `node` (default: `clean_node`, `prefer` first), watch the alerts
+    until each fired or `wait_seconds` passed, measure the incident's error ratio, recover;
+    one row per alert: when it fired, when theory says it should at that error ratio, and the
+    budget spent by then (a share of the SLO period's budget). `attrs` holds the node, the
+    injection time and the error ratio."""
     import pandas as pd
 
     if failure not in BURNS:
-        from labkit.errors import InvalidInput
-
         raise InvalidInput(
             "failure", failure, "error_burst or latency_spike (the modes that burn an SLO)"
         )
     slo_name, burn_alert, objective = BURNS[failure]
     prof = profile(slo_profile)
+    if node is None:
+        node = clean_node(lab, failure, prefer, slo_profile)
     started = inject(lab, [node], failure, wait_seconds + 30).started_at[node]
     watch = {
         "ErrorBudgetBurn (seed, budget < 50 %)": ("ErrorBudgetBurn", None),
@@ -86,21 +139,18 @@ def compare_alerts(
         f"{burn_alert} ticket": (burn_alert, "ticket"),
     }
     fired: dict[str, float] = {}
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and len(fired) < len(watch):
+    deadline = started + wait_seconds
+    while time.time() < deadline and len(fired) < len(watch):
         for row, (name, severity) in watch.items():
             if row not in fired:
                 at = _first_active(lab, name, node, severity, started)
                 if at is not None:
                     fired[row] = at - started
         time.sleep(0.5)
-    window = f"{max(1, round(time.time() - started))}s"
-    measured = lab.query(
-        f'avg_over_time(slo:sli_error:ratio_rate10s{{sloth_slo="{slo_name}", node="{node}"}}'
-        f"[{window}])"
-    )
+    if time.time() < started + 5:  # enough of the incident to measure its error ratio
+        time.sleep(started + 5 - time.time())
+    error_ratio = burst_error_ratio(lab, slo_name, node, started)
     lab.recover([node], failure)
-    error_ratio = float(measured[0]["value"][1]) if measured else math.nan
     budget = 1 - objective
     rows = []
     for row, (_name, severity) in watch.items():
@@ -115,17 +165,43 @@ def compare_alerts(
             if seconds is not None
             else math.nan
         )
+        if seconds is not None:
+            when: float | str = round(seconds, 1)
+        else:
+            when = f"not within {wait_seconds:g} s"
         rows.append(
             {
                 "alert": row,
-                "fired after (s)": round(seconds, 1) if seconds is not None else None,
+                "fired after (s)": when,
                 "theory (s)": round(theory_s, 1) if math.isfinite(theory_s) else "never",
-                "budget spent when it fired": spent,
-                "budget spent, theory": theory_spent if math.isfinite(theory_spent) else None,
+                "budget spent when it fired": _share(spent),
+                "budget spent, theory": _share(theory_spent),
             }
         )
     table = pd.DataFrame(rows).set_index("alert")
-    table.attrs["error_ratio"] = error_ratio
+    table.attrs.update(
+        node=node, failure=failure, started=started, error_ratio=error_ratio,
+        wait_seconds=wait_seconds, fired=fired,
+    )  # fmt: skip
+    return table
+
+
+def _share(x: float) -> str:
+    """A share of the period's budget, for a table: "2.0 %", or "-" when there is none."""
+    return f"{x * 100:.1f} %" if math.isfinite(x) else "-"
+
+
+def budget_table(prom: Prom, window: str = "2m") -> pd.DataFrame:
+    """`slo_check.recompute` with the node's budget in words ("spent 4.2x its budget", never
+    a negative share)."""
+    from labkit.slo_check import recompute
+
+    columns = ["requests", "errors", "pandas_error_ratio", "recorded_error_ratio",
+               "node_budget_remaining", "why_they_differ"]  # fmt: skip
+    table = recompute(prom, window=window).round(4)[columns]
+    table["node_budget_remaining"] = table["node_budget_remaining"].map(
+        lambda x: budget_words(x) if x == x else "no data"
+    )
     return table
 
 
@@ -158,36 +234,65 @@ def grade_burn_rate(answer: float | None, error_ratio: float, objective: float) 
 
 
 def budget_figure(
-    lab: Lab, node: int, minutes: float = 3, slo_name: str = "node-availability"
+    lab: Lab,
+    node: int,
+    since: float | None = None,
+    slo_name: str = "node-availability",
+    minutes: float = 3,
 ) -> Any:
-    """The node's budget over the last minutes, two ways: the SLO's period budget remaining
-    (recording rules) and the node's own 600 s gauge (what ErrorBudgetBurn reads)."""
+    """The node's budget around an incident (from 30 s before `since`, default the last
+    `minutes`, to now), two ways, each on its own scale: the SLO's period budget remaining
+    (recording rules, a 1-day budget) and the node's own 600 s gauge (what ErrorBudgetBurn
+    reads), which a burst overspends many times over. 0 is "budget gone"; the last value is
+    said in words ("spent 4.2x its budget")."""
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     from labkit.query import Prom
 
     prom = Prom(lab.prometheus_url)
     end = time.time()
-    start = end - 60 * minutes
-    lines = {
-        f"SLO {slo_name}: period budget remaining": (
-            f'slo:period_error_budget_remaining:ratio{{sloth_slo="{slo_name}", node="{node}"}}'
-        ),
-        "node's error_budget_remaining (600 s window)": f'error_budget_remaining{{node="{node}"}}',
-    }
-    fig = go.Figure()
-    for name, expr in lines.items():
+    start = since - 30 if since is not None else end - 60 * minutes
+    panels = [
+        (f"SLO {slo_name}: the 1-day period's budget remaining",
+         f'slo:period_error_budget_remaining:ratio{{sloth_slo="{slo_name}", node="{node}"}}'),
+        ("the node's own error_budget_remaining (600 s window; ErrorBudgetBurn below 50 %)",
+         f'error_budget_remaining{{node="{node}"}}'),
+    ]  # fmt: skip
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+        subplot_titles=[title for title, _ in panels],
+    )  # fmt: skip
+    for row, (title, expr) in enumerate(panels, start=1):
         frame = prom.range(expr, start, end, step=1)
-        fig.add_trace(go.Scatter(x=frame["timestamp"], y=frame["value"], mode="lines", name=name))
-    fig.add_hline(
-        y=0.5, line_dash="dot", line_color="red", annotation_text="ErrorBudgetBurn: below 50 %"
-    )
-    fig.update_yaxes(title_text="error budget remaining (share of the budget)")
-    fig.update_xaxes(title_text="time (UTC)")
-    fig.update_layout(
-        title=f"Node {node}: the budget burning",
-        template="plotly_white",
-        height=420,
-        legend={"orientation": "h", "y": -0.25},
-    )
+        values = frame["value"].tolist() if len(frame) else []
+        fig.add_trace(
+            go.Scatter(x=frame["timestamp"] if len(frame) else [], y=values, mode="lines",
+                       name=title.split(":")[0], showlegend=False),
+            row=row, col=1,
+        )  # fmt: skip
+        low = min(values) if len(values) else 0.0
+        if low > 0.25:  # a slice of a large budget: zoom on it, 100 % at the top
+            bottom = max(0.0, low - max(0.05, 0.5 * (1 - low)))
+        else:  # near or past 0: show 0 ("budget gone") and how far below it went
+            bottom = min(0.0, low) - 0.1 * (1.05 - min(0.0, low))
+        fig.update_yaxes(range=[bottom, 1.05], tickformat=".0%",
+                         title_text="budget left", row=row, col=1)  # fmt: skip
+        if bottom < 0:
+            fig.add_hline(y=0, line_color="black", line_width=1, row=row, col=1,
+                          annotation_text="0: budget gone",
+                          annotation_position="bottom left")  # fmt: skip
+        if row == 2:
+            fig.add_hline(y=0.5, line_dash="dot", line_color="red", row=row, col=1,
+                          annotation_text="ErrorBudgetBurn: below 50 %")  # fmt: skip
+        if len(values):
+            last = float(values[-1])
+            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=last, text=budget_words(last),
+                               showarrow=True, arrowhead=2, ax=-60, ay=-25,
+                               row=row, col=1)  # fmt: skip
+    if since is not None:
+        fig.add_vline(x=since * 1000, line_dash="dash", line_color="gray")
+    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
+    fig.update_layout(title=f"Node {node}: the budget burning", template="plotly_white",
+                      height=560, showlegend=False, margin={"t": 90})  # fmt: skip
     return fig

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-port", type=_positive_int("--base-port"), default=8001, help="node 1's port (8001)"
     )
     serving(fleet)
+    fleet.add_argument("--past", type=Path, help=argparse.SUPPRESS)  # labkit up's past.json
 
     node = sub.add_parser("node", help="serve one simulated node (as in a container)")
     node.add_argument("--id", type=_positive_int("--id", 5000), required=True, help="node id")
@@ -239,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int("--timeout", 600),
         default=60,
         help="seconds to wait for the lab to be ready (60)",
+    )
+    up.add_argument(
+        "--no-past",
+        action="store_true",
+        help="on a first start (an empty TSDB), do not backfill the fleet's at-rest past: "
+        "alerts with long windows then see only the lab's own minutes",
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
 
@@ -362,7 +369,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         layout = FleetLayout(host=args.host, ports={args.id: args.port}, seed=args.seed)
         state_path = None
-    serve(layout, journal_path=args.journal or settings.journal_path, state_path=state_path)
+    past = None
+    if getattr(args, "past", None):
+        from labkit.past import Past
+
+        past = Past.load(args.past)
+    serve(layout, journal_path=args.journal or settings.journal_path, state_path=state_path,
+          past=past)  # fmt: skip
     return EXIT_OK
 
 
@@ -439,6 +452,7 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         nodes=args.nodes, base_port=args.base_port, prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port, receiver_port=args.receiver_port,
         dashboard_port=args.dashboard_port, seed=args.seed, slo_profile=args.slo_profile,
+        past=not args.no_past,
     )  # fmt: skip
     up(config, settings, out=out, timeout=args.timeout)
     return EXIT_OK

@@ -25,12 +25,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.errors import InvalidInput, PortInUse
 from labkit.journal import Journal
 from labkit.model import ModelParams
 from labkit.node import Clock, Node
+
+if TYPE_CHECKING:
+    from labkit.past import Past
 
 MAX_NODES = 5000
 
@@ -134,10 +137,19 @@ def make_nodes(
     journal: Journal,
     clock: Clock = time.time,
     params: ModelParams | None = None,
+    past: Past | None = None,
 ) -> dict[int, Node]:
-    """Nodes keyed by port."""
+    """Nodes keyed by port; with a `past`, each node carries on from its backfilled history."""
     return {
-        port: Node(node_id, seed=layout.seed, journal=journal, clock=clock, params=params)
+        port: Node(
+            node_id,
+            seed=layout.seed,
+            journal=journal,
+            clock=clock,
+            params=params,
+            started_at=past.origin_epoch if past else None,
+            origin=past.origins.get(node_id) if past else None,
+        )
         for node_id, port in layout.ports.items()
     }
 
@@ -174,8 +186,10 @@ def serve(
     state_path: Path | None,
     params: ModelParams | None = None,
     log: Any = sys.stderr,
+    past: Past | None = None,
 ) -> None:
-    """Run the fleet in the foreground until interrupted (Ctrl-C or SIGTERM)."""
+    """Run the fleet in the foreground until interrupted (Ctrl-C or SIGTERM); with a `past`
+    (labkit.past), the nodes' counters carry on from their backfilled history."""
     import uvicorn
 
     raise_fd_limit(4 * len(layout.ports) + 256)
@@ -188,7 +202,7 @@ def serve(
         started_at=time.time(),
     )
     journal = Journal(journal_path)
-    nodes = make_nodes(layout, journal=journal, params=params)
+    nodes = make_nodes(layout, journal=journal, params=params, past=past)
 
     from labkit.service import NodeApp
 

@@ -190,11 +190,14 @@ class VectorModel:
         up[_mask(self.windows["node_crash"], t)] = 0.0
         return up
 
-    def series(self, duration: float) -> NodeSeries:
+    def series(self, duration: float, start: float = 0.0) -> NodeSeries:
+        """The grid t = start, start + step, ... up to start + duration (model seconds);
+        counters count from 0 at `start`, which must be a whole number of ticks."""
         m, tr, prm = self.m, self.m.traits, self.m.params
         dt = prm.tick_seconds
         ticks = math.floor(duration / dt)
-        t = np.arange(ticks + 1, dtype=np.float64) * dt
+        k0 = round(start / dt)
+        t = start + np.arange(ticks + 1, dtype=np.float64) * dt
         crashed = _mask(self.windows["node_crash"], t)
         faults = {f: _mask(self.windows[f], t) for f in FAILURE_MODES}
         cpu, memory, p_now = self.cpu(t), self.memory(t), self.error_probability(t)
@@ -204,7 +207,7 @@ class VectorModel:
         reliability = 0.5 * (1.0 - p_now) + 0.3 * np.minimum(1.0, 0.25 / p95s) + 0.2 * saturation
 
         # traffic, tick k = 1..ticks at its midpoint
-        k = np.arange(1, ticks + 1, dtype=np.float64)
+        k = np.arange(k0 + 1, k0 + ticks + 1, dtype=np.float64)
         tm = (k - 0.5) * dt
         period, phase = tr.rps_wave
         rate = tr.rps * (1 + 0.2 * np.sin(2 * math.pi * tm / period + phase))
@@ -226,7 +229,7 @@ class VectorModel:
         # requests: count as the live model draws it, outcomes and latencies by distribution
         u = _unit_np(m.key, _TRAFFIC, k.astype(np.int64))
         n = np.floor(expected * (0.85 + 0.3 * u) + 0.5).astype(np.int64)
-        rng = np.random.Generator(np.random.PCG64(m.key))
+        rng = np.random.Generator(np.random.PCG64(m.key if k0 == 0 else [m.key, k0]))
         err = rng.binomial(n, p_tick)
         spike_tick = _mask(self.windows["latency_spike"], tm)
         per_bucket = np.zeros((ticks, len(LATENCY_BUCKETS) + 1), dtype=np.int64)
@@ -287,9 +290,12 @@ def _ints(values: np.ndarray) -> list[str]:
     return list(map(str, values.tolist()))
 
 
-def node_lines(series: NodeSeries, node_id: int, stamps: list[str], rows: slice) -> Iterator[str]:
-    """OpenMetrics sample lines for one node and a slice of its grid, series by series."""
-    labels = f'job="{JOB}",instance="{instance(node_id)}",node="{node_id}"'
+def node_lines(
+    series: NodeSeries, node_id: int, stamps: list[str], rows: slice, where: str | None = None
+) -> Iterator[str]:
+    """OpenMetrics sample lines for one node and a slice of its grid, series by series;
+    `where` is the node's `instance` label (default: a lab on the default ports)."""
+    labels = f'job="{JOB}",instance="{where or instance(node_id)}",node="{node_id}"'
     up = series.up[rows]
     keep = np.flatnonzero(up)
     ts = [stamps[i] for i in keep]

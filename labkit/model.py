@@ -134,6 +134,20 @@ def _clamp(x: float, lo: float, hi: float) -> float:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a node's traffic counters stand after tick `tick`: a live node continuing a
+    backfilled past (labkit.past) starts from here instead of from zero, so its counters
+    carry on from the last backfilled sample. `buckets` are per bucket (not cumulative), in
+    `le` order with +Inf last."""
+
+    tick: int
+    success: int
+    errors: int
+    buckets: tuple[int, ...]
+    latency_sum_seconds: float
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Every series of one node at one moment; `bucket_counts` are cumulative, `le` order."""
 
@@ -167,9 +181,11 @@ class NodeModel:
         seed: int = 0,
         schedule: FaultSchedule | None = None,
         params: ModelParams | None = None,
+        origin: Origin | None = None,
     ) -> None:
         self.node_id = node_id
         self.seed = seed
+        self.origin = origin
         self.schedule = schedule if schedule is not None else FaultSchedule()
         self.params = params or ModelParams()
         self.key = _mix(_mix(seed & _MASK) ^ node_id)
@@ -183,11 +199,13 @@ class NodeModel:
     # -- traffic, tick by tick -------------------------------------------------------------
 
     def _reset(self) -> None:
-        self._k = 0
-        self._success = 0
-        self._errors = 0
-        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # per bucket, not cumulative; last=+Inf
-        self._latency_sum = 0.0
+        o = self.origin
+        self._k = o.tick if o else 0
+        self._success = o.success if o else 0
+        self._errors = o.errors if o else 0
+        # per bucket, not cumulative; last=+Inf
+        self._buckets = list(o.buckets) if o else [0] * (len(LATENCY_BUCKETS) + 1)
+        self._latency_sum = o.latency_sum_seconds if o else 0.0
         rest_r = self.traits.rps * self.params.tick_seconds
         rest_e = rest_r * self.traits.error_probability
         self._budget: deque[tuple[float, float]] = deque(
@@ -198,7 +216,7 @@ class NodeModel:
 
     def _advance(self, k_target: int) -> None:
         if k_target < self._k:  # asked for the past: recompute from the start, stay pure
-            self._reset()
+            self._reset()  # (from the origin, when there is one: the past before it is fixed)
         while self._k < k_target:
             self._k += 1
             self._tick(self._k)

@@ -22,7 +22,7 @@ from labkit.failures import (
     check_failure,
 )
 from labkit.journal import Journal, iso
-from labkit.model import ModelParams, NodeModel, Snapshot
+from labkit.model import ModelParams, NodeModel, Origin, Snapshot
 
 Clock = Callable[[], float]
 
@@ -58,12 +58,19 @@ class Node:
         journal: Journal | None = None,
         clock: Clock = time.time,
         params: ModelParams | None = None,
+        started_at: float | None = None,
+        origin: Origin | None = None,
     ) -> None:
+        """`started_at` (wall-clock epoch, default now) is the model's time zero; a node
+        that continues a backfilled past starts at the past's beginning, with its counters
+        from `origin` (see labkit.past)."""
         self.node_id = node_id
         self.clock = clock
-        self.started_at = clock()
+        self.started_at = clock() if started_at is None else started_at
         self.schedule = FaultSchedule()
-        self.model = NodeModel(node_id, seed=seed, schedule=self.schedule, params=params)
+        self.model = NodeModel(
+            node_id, seed=seed, schedule=self.schedule, params=params, origin=origin
+        )
         self.journal = journal or Journal(None)
         self.history: list[FaultRecord] = []
         self._open: dict[str, FaultRecord] = {}  # active (not yet journalled as ended)

@@ -21,8 +21,11 @@ A spec (YAML), as Sloth reads it, so existing ones carry over:
           ticket_alert: {labels: {severity: warning}}
 
 `generate(spec, profile)` returns the rule groups: the SLI error ratio recorded over every
-window, the SLO's metadata, and two multi-window multi-burn-rate alerts (page: 5m/1h at
-14.4x or 30m/6h at 6x; ticket: 2h/1d at 3x or 6h/3d at 1x), as Sloth generates by default.
+window, the SLO's metadata (the period's ratio as Sloth's, an average of the base-window
+ratio, but over a subquery stepped by the base window, so it averages over time whatever the
+samples' spacing: a lab's backfilled past, labkit.past, has one per base window), and two
+multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h at 6x; ticket: 2h/1d at
+3x or 6h/3d at 1x), as Sloth generates by default.
 A lab profile compresses time: a 1-day SLO period scales every window by 1/30. A profile is
 refused when any window would be shorter than 4 scrape intervals (others round such windows
 to zero and alert on nothing).
@@ -324,10 +327,14 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
                 "labels": {**s.labels, **ident},
             },
             {
+                # Sloth's average of the base-window ratio over the period, read through a
+                # subquery stepped by the base window: each step's sample covers its own
+                # window, so the average is over time, not over samples, whatever their
+                # spacing (a lab's backfilled past has one per base window; see labkit.past)
                 "record": ratio_record(period),
-                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}])\n"
+                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
                 "/ ignoring (sloth_window)\n"
-                f"count_over_time({ratio_record(base)}{selector}[{period}])",
+                f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
                 "labels": {**s.labels, **ident, "sloth_window": period},
             },
             {

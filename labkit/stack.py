@@ -12,8 +12,11 @@ run as local processes with their state under `.lab/`.
     .lab/alertmanager/alertmanager.yml rendered from alertmanager/alertmanager.yml
     .lab/alertmanager/data/            silences and notification log
     .lab/journal/                      injections.jsonl, notifications.jsonl
+    .lab/past.json                     the at-rest past backfilled on the first start (labkit.past)
 
 `up` is idempotent; `down` stops everything with SIGTERM (Prometheus flushes its head block).
+On a first start (an empty TSDB) `up` backfills the fleet's at-rest past before Prometheus
+starts, and the nodes carry on from it (labkit.past; `past=False`, `--no-past`, skips it).
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
+from labkit import past as past_mod
 from labkit import rulefiles
 from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
 from labkit.errors import InvalidInput, LabkitError, PortInUse
@@ -63,6 +67,7 @@ class LabConfig:
     seed: int = 0
     host: str = "127.0.0.1"
     slo_profile: str = "lab-day"  # how the SLOs in slo/*.yml are compressed in time
+    past: bool = True  # on a first start, backfill the fleet's at-rest past (labkit.past)
 
     def __post_init__(self) -> None:
         check_fleet_size(self.nodes, self.base_port)
@@ -164,6 +169,10 @@ class LabPaths:
     @property
     def journal(self) -> Path:
         return self.state / "journal"
+
+    @property
+    def past(self) -> Path:
+        return self.state / "past.json"
 
 
 BINARIES = {
@@ -292,10 +301,12 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)  # atomic: Prometheus never reads half a file
 
 
-def components(config: LabConfig, paths: LabPaths) -> list[Component]:
-    """The lab's processes, in start order."""
+def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[Component]:
+    """The lab's processes, in start order; with `past`, the fleet carries on from the past
+    in `paths.past`."""
     python = sys.executable
     h = config.host
+    carry_on = ["--past", str(paths.past)] if past else []
     return [
         Component(
             "receiver",
@@ -317,7 +328,7 @@ def components(config: LabConfig, paths: LabPaths) -> list[Component]:
             "fleet",
             [python, "-m", "labkit.cli", "--state-dir", str(paths.state), "fleet",
              "--nodes", str(config.nodes), "--base-port", str(config.base_port),
-             "--host", h, "--seed", str(config.seed)],
+             "--host", h, "--seed", str(config.seed), *carry_on],
             f"{config.url(config.base_port)}/health",
             list(range(config.base_port, config.base_port + config.nodes)),
         ),
@@ -481,7 +492,7 @@ def up(
     current = load_config(paths)
     pids = running(paths)
     if current is not None and all(pids.values()):
-        if current != config:
+        if replace(current, past=config.past) != config:
             raise LabkitError(
                 f"a lab is already running from {paths.state} with a different setup "
                 f"({current.nodes} nodes from port {current.base_port}); "
@@ -495,7 +506,8 @@ def up(
         down(settings, out=out, quiet=True)
 
     require_binaries()  # first: a clear error, and nothing started
-    todo = components(config, paths)
+    first = backfills_past(config, paths)
+    todo = components(config, paths, past=first)
     for comp in todo:
         for port in comp.ports[:1] if comp.name == "fleet" else comp.ports:
             check_port_free(config.host, port, f"the lab's {comp.name}")
@@ -518,9 +530,13 @@ def up(
     drop_notification_log(paths)
     progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "
                   f"alert receiver and the dashboard page (state in {paths.state})")  # fmt: skip
+    sim = _simulate_past(config, paths, progress) if first else None
     started: list[Component] = []
     try:
-        for comp in todo:
+        # Prometheus last: on a first start, the past is backfilled while the others start
+        for comp in sorted(todo, key=lambda c: c.name == "prometheus"):
+            if comp.name == "prometheus" and sim is not None:
+                _backfill_past(config, paths, sim, progress)
             spawn(comp, paths)
             started.append(comp)
         deadline = time.monotonic() + timeout
@@ -539,6 +555,39 @@ def up(
     progress.line(f"labkit up: ready in {ready:.1f} s")
     _print_urls(config, classic, progress)
     return ready
+
+
+def backfills_past(config: LabConfig, paths: LabPaths) -> bool:
+    """A first start (an empty TSDB) of a lab that wants its past."""
+    return config.past and past_mod.tsdb_is_empty(paths.prometheus / "data")
+
+
+def _simulate_past(config: LabConfig, paths: LabPaths, progress: Progress) -> Any:
+    """The fleet's at-rest past, simulated, its seam now; the fleet's origins in past.json."""
+    plan = past_mod.plan(config, time.time())
+    progress.line(
+        f"  past          a first start: backfilling the fleet's past at rest (raw series "
+        f"over {plan.longest} + {past_mod.MARGIN_SECONDS / 60:.0f} min, the SLIs over the "
+        f"{plan.period} SLO period; `--no-past` skips this)"
+    )
+    sim = past_mod.simulate_fleet(config, plan)
+    sim.past().save(paths.past)
+    return sim
+
+
+def _backfill_past(config: LabConfig, paths: LabPaths, sim: Any, progress: Progress) -> None:
+    """The simulated past into the TSDB, then the seconds the live nodes have served since
+    its seam, up to now: Prometheus starts next."""
+    from labkit import slo_spec
+
+    slos = [s for spec in sorted((PROJECT / "slo").glob("*.yml")) for s in slo_spec.load(spec)]
+    data = paths.prometheus / "data"
+    result = past_mod.backfill(config, sim, slos, data)
+    result = past_mod.close_gap(config, result, time.time() + past_mod.LEAD_SECONDS, data)
+    result.save(paths.past)
+    skipped = f"; no past for {', '.join(result.skipped_slos)}" if result.skipped_slos else ""
+    progress.line(f"  past          {result.samples:,} samples backfilled{skipped} "
+                  f"{progress.elapsed:5.1f} s")  # fmt: skip
 
 
 def _print_urls(config: LabConfig, classic: bool | None, progress: Progress) -> None:
