@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-port", type=_positive_int("--base-port"), default=8001, help="node 1's port (8001)"
     )
     serving(fleet)
-    fleet.add_argument("--past", type=Path, help=argparse.SUPPRESS)  # labkit up's past.json
+    fleet.add_argument(
+        "--past",
+        type=Path,
+        metavar="PAST_JSON",
+        help="the backfilled past to carry on from (labkit up writes it)",
+    )
 
     node = sub.add_parser("node", help="serve one simulated node (as in a container)")
     node.add_argument("--id", type=_positive_int("--id", 5000), required=True, help="node id")

@@ -61,6 +61,7 @@ def test_each_lesson_runs_twice_in_a_row_under_nbval_against_the_live_lab(
     first. Each lesson starts from a known state and its own checks (cells that assert what
     the lesson teaches) hold on both runs."""
     for run_number in (1, 2):
+        (tmp_path / f"run{run_number}").mkdir()
         run = run_nbval(REPO / "notebooks" / lesson, shared_lab.settings.state_dir,
                         tmp_path / f"run{run_number}")  # fmt: skip
         assert run.returncode == 0, f"run {run_number}:\n" + run.stdout[-6000:] + run.stderr[-2000:]
