@@ -58,16 +58,24 @@ def heartbeat_widget() -> Any:
         _esm = f"""
         function render({{ model, el }}) {{
           const ack = () => {{ model.set("ack", model.get("seq")); model.save_changes(); }};
-          // plotly figures drawn before the page laid them out take a default 700 px width;
-          // a resize event makes every responsive figure fit its panel again
+          // plotly figures drawn before the page laid them out take a default 700 px width,
+          // and in JupyterLab the figure's own element keeps it, wider than its panel (cut);
+          // held to its panel's width, a resize event makes every responsive figure fit again
+          if (!document.getElementById("labkit-fit")) {{
+            const style = document.createElement("style");
+            style.id = "labkit-fit";
+            style.textContent = ".labkit-dashboard .js-plotly-plot {{ width: 100% !important; min-width: 0; }}";
+            document.head.appendChild(style);
+          }}
           const fit = () => {{
-            for (const gd of document.querySelectorAll(".js-plotly-plot")) {{
+            let off = false;
+            for (const gd of document.querySelectorAll(".labkit-dashboard .js-plotly-plot")) {{
+              const panel = gd.parentElement;
+              if (!panel) continue;
               const svg = gd.querySelector("svg.main-svg");
-              if (svg && Math.abs(svg.getBoundingClientRect().width - gd.clientWidth) > 4) {{
-                window.dispatchEvent(new Event("resize"));
-                return;
-              }}
+              if (svg && Math.abs(svg.getBoundingClientRect().width - panel.clientWidth) > 4) off = true;
             }}
+            if (off) window.dispatchEvent(new Event("resize"));
           }};
           // the tick acks too: a seq lost while the page connected cannot stall the kernel
           const tick = () => {{ model.set("beat", Date.now()); ack(); fit(); }};
