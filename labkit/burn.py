@@ -254,42 +254,53 @@ def budget_figure(
     end = time.time()
     start = since - 30 if since is not None else end - 60 * minutes
     panels = [
-        (f"SLO {slo_name}: the 1-day period's budget remaining",
+        (f"SLO {slo_name}: the 1-day period's budget left",
          f'slo:period_error_budget_remaining:ratio{{sloth_slo="{slo_name}", node="{node}"}}'),
-        ("the node's own error_budget_remaining (600 s window; ErrorBudgetBurn below 50 %)",
-         f'error_budget_remaining{{node="{node}"}}'),
+        ("the node's own 600 s budget, spent (what ErrorBudgetBurn reads; log scale)",
+         f'1 - error_budget_remaining{{node="{node}"}}'),
     ]  # fmt: skip
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.16,
         subplot_titles=[title for title, _ in panels],
     )  # fmt: skip
     for row, (title, expr) in enumerate(panels, start=1):
         frame = prom.range(expr, start, end, step=1)
         values = frame["value"].tolist() if len(frame) else []
+        if row == 2:  # spent, in budgets: 0.5 = ErrorBudgetBurn, 1 = gone, 15 = overspent 15x
+            values = [max(v, 0.01) for v in values]
         fig.add_trace(
             go.Scatter(x=frame["timestamp"] if len(frame) else [], y=values, mode="lines",
                        name=title.split(":")[0], showlegend=False),
             row=row, col=1,
         )  # fmt: skip
-        low = min(values) if len(values) else 0.0
-        if low > 0.25:  # a slice of a large budget: zoom on it, 100 % at the top
-            bottom = max(0.0, low - max(0.05, 0.5 * (1 - low)))
-        else:  # near or past 0: show 0 ("budget gone") and how far below it went
-            bottom = min(0.0, low) - 0.1 * (1.05 - min(0.0, low))
-        fig.update_yaxes(range=[bottom, 1.05], tickformat=".0%",
-                         title_text="budget left", row=row, col=1)  # fmt: skip
-        if bottom < 0:
-            fig.add_hline(y=0, line_color="black", line_width=1, row=row, col=1,
-                          annotation_text="0: budget gone",
-                          annotation_position="bottom left")  # fmt: skip
-        if row == 2:
-            fig.add_hline(y=0.5, line_dash="dot", line_color="red", row=row, col=1,
-                          annotation_text="ErrorBudgetBurn: below 50 %")  # fmt: skip
+        if row == 1:  # a slice of a large budget: zoom on it, 100 % at the top
+            low = min(values) if len(values) else 0.0
+            bottom = max(0.0, low - max(0.05, 0.5 * (1 - low))) if low > 0.25 else min(0.0, low)
+            fig.update_yaxes(range=[bottom, 1.0], tickformat=".0%", title_text="budget left",
+                             row=row, col=1)  # fmt: skip
+            words = budget_words(float(values[-1])) if len(values) else ""
+        else:
+            high = max([1.0, *values])
+            ticks = [t for t in (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100) if t <= 2 * high]
+            fig.update_yaxes(type="log", range=[-2, math.log10(2 * high)], tickvals=ticks,
+                             ticktext=[f"{t:g}x" for t in ticks],
+                             title_text="budgets spent", row=row, col=1)  # fmt: skip
+            for y, text, dash, colour in (
+                (1, "1x: budget gone", "solid", "black"),
+                (0.5, "0.5x: ErrorBudgetBurn fires", "dot", "red"),
+            ):
+                fig.add_hline(y=y, line_dash=dash, line_color=colour, line_width=1,
+                              row=row, col=1)  # fmt: skip
+                # on a log axis an annotation's y is the exponent (plotly's convention)
+                fig.add_annotation(x=0, xref="x domain", y=math.log10(y), text=text,
+                                   showarrow=False, xanchor="left", yanchor="bottom",
+                                   font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
+            words = budget_words(1 - float(values[-1])) if len(values) else ""
         if len(values):
-            last = float(values[-1])
-            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=last, text=budget_words(last),
-                               showarrow=True, arrowhead=2, ax=-60, ay=-25,
-                               row=row, col=1)  # fmt: skip
+            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=values[-1] if row == 1
+                               else math.log10(values[-1]), text=words,
+                               showarrow=True, arrowhead=2, ax=-80,
+                               ay=25 if row == 2 else -25, row=row, col=1)  # fmt: skip
     if since is not None:
         fig.add_vline(x=since * 1000, line_dash="dash", line_color="gray")
     fig.update_xaxes(title_text="time (UTC)", row=2, col=1)

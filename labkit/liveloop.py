@@ -64,7 +64,8 @@ def heartbeat_widget() -> Any:
           if (!document.getElementById("labkit-fit")) {{
             const style = document.createElement("style");
             style.id = "labkit-fit";
-            style.textContent = ".labkit-dashboard .js-plotly-plot {{ width: 100% !important; min-width: 0; }}";
+            style.textContent =
+              ".labkit-dashboard .js-plotly-plot {{ width: 100% !important; min-width: 0; }}";
             document.head.appendChild(style);
           }}
           const fit = () => {{
@@ -73,7 +74,8 @@ def heartbeat_widget() -> Any:
               const panel = gd.parentElement;
               if (!panel) continue;
               const svg = gd.querySelector("svg.main-svg");
-              if (svg && Math.abs(svg.getBoundingClientRect().width - panel.clientWidth) > 4) off = true;
+              const drawn = svg ? svg.getBoundingClientRect().width : panel.clientWidth;
+              if (Math.abs(drawn - panel.clientWidth) > 4) off = true;
             }}
             if (off) window.dispatchEvent(new Event("resize"));
           }};
