@@ -312,7 +312,7 @@ line (for a live session too: `labkit archive` it first).""",
 
 def build(cells: list[tuple], path: Path) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python",
+    nb.metadata = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                                   "name": "python3"}, "language_info": {"name": "python"}}  # fmt: skip
     for kind, source, *keep in cells:
         if kind == "md":
