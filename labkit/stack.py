@@ -690,8 +690,13 @@ def _wait_targets(
             progress.line(f"  targets       {nodes_up}/{config.nodes} nodes up; {meta_words}")
             shown_targets = (nodes_up, meta)
         if loaded != shown_rules:
-            loading = f"{loaded} of {wanted}" if loaded != wanted else rulefiles.describe(counts)
-            progress.line(f"  rules         {loading} loaded")
+            if not reloaded:
+                progress.line(f"  rules         {wanted} to load once every target is scraped")
+            else:
+                loading = (
+                    f"{loaded} of {wanted}" if loaded != wanted else rulefiles.describe(counts)
+                )
+                progress.line(f"  rules         {loading} loaded")
             shown_rules = loaded
         targets_up = nodes_up == config.nodes and all(meta.get(job) == "up" for job in META_JOBS)
         if targets_up and not reloaded:
