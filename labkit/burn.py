@@ -266,14 +266,21 @@ def budget_figure(
     for row, (title, expr) in enumerate(panels, start=1):
         frame = prom.range(expr, start, end, step=1)
         values = frame["value"].tolist() if len(frame) else []
-        if row == 2:  # spent, in budgets: 0.5 = ErrorBudgetBurn, 1 = gone, 15 = overspent 15x
+        # spent, in budgets (0.5 = ErrorBudgetBurn, 1 = gone, 15 = overspent 15x), on a log
+        # scale: the node's budget always; the day's budget once it is overspent (a lab
+        # without a past), never as a negative share left
+        spent = row == 2 or (len(values) > 0 and min(values) <= 0)
+        if row == 1 and spent:
+            values = [1 - v for v in values]
+            fig.layout.annotations[0].text = f"SLO {slo_name}: the 1-day period's budget, spent"
+        if spent:
             values = [max(v, 0.01) for v in values]
         fig.add_trace(
             go.Scatter(x=frame["timestamp"] if len(frame) else [], y=values, mode="lines",
                        name=title.split(":")[0], showlegend=False),
             row=row, col=1,
         )  # fmt: skip
-        if row == 1:  # a slice of a large budget: zoom on it, 100 % at the top
+        if not spent:  # a slice of a large budget: zoom on it, 100 % at the top
             low = min(values) if len(values) else 0.0
             bottom = max(0.0, low - max(0.05, 0.5 * (1 - low))) if low > 0.25 else min(0.0, low)
             fig.update_yaxes(range=[bottom, 1.0], tickformat=".0%", title_text="budget left",
@@ -281,14 +288,18 @@ def budget_figure(
             words = budget_words(float(values[-1])) if len(values) else ""
         else:
             high = max([1.0, *values])
-            ticks = [t for t in (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100) if t <= 2 * high]
+            ticks = [
+                t
+                for t in (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000)
+                if t <= 2 * high
+            ]
             fig.update_yaxes(type="log", range=[-2, math.log10(2 * high)], tickvals=ticks,
                              ticktext=[f"{t:g}x" for t in ticks],
                              title_text="budgets spent", row=row, col=1)  # fmt: skip
-            for y, text, dash, colour in (
-                (1, "1x: budget gone", "solid", "black"),
-                (0.5, "0.5x: ErrorBudgetBurn fires", "dot", "red"),
-            ):
+            lines: list[tuple[float, str, str, str]] = [(1.0, "1x: budget gone", "solid", "black")]
+            if row == 2:
+                lines.append((0.5, "0.5x: ErrorBudgetBurn fires", "dot", "red"))
+            for y, text, dash, colour in lines:
                 fig.add_hline(y=y, line_dash=dash, line_color=colour, line_width=1,
                               row=row, col=1)  # fmt: skip
                 # on a log axis an annotation's y is the exponent (plotly's convention)
@@ -297,8 +308,8 @@ def budget_figure(
                                    font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
             words = budget_words(1 - float(values[-1])) if len(values) else ""
         if len(values):
-            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=values[-1] if row == 1
-                               else math.log10(values[-1]), text=words,
+            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=math.log10(values[-1]) if spent
+                               else values[-1], text=words,
                                showarrow=True, arrowhead=2, ax=-80,
                                ay=25 if row == 2 else -25, row=row, col=1)  # fmt: skip
     if since is not None:
