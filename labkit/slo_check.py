@@ -73,7 +73,7 @@ def recompute(
     table["node_budget_remaining"] = _by_node(node_gauge)
     table["why_they_differ"] = [
         _explain(r.pandas_error_ratio, r.recorded_error_ratio, r.error)
-        + "; the node's own figure counts expected errors over its 600 s window"
+        + _node_note(r.recorded_budget_remaining, r.node_budget_remaining, r.error)
         for r in table.itertuples()
     ]
     table.index = table.index.astype(int)
@@ -86,6 +86,16 @@ def _by_node(frame: pd.DataFrame) -> pd.Series:
     if frame.empty or "node" not in frame:
         return pd.Series(dtype=float)
     return frame.set_index(frame["node"].astype(str))["value"]
+
+
+def _node_note(recorded_remaining: float, node_remaining: float, errors: float) -> str:
+    """Why the node's own budget tells another story, said only where it does."""
+    if node_remaining != node_remaining or abs(node_remaining - recorded_remaining) < 0.2:
+        return ""
+    if errors == 0:
+        return ("; the node's own budget still carries an earlier burst: it counts the last "
+                "600 s, not this window")  # fmt: skip
+    return "; the node's own budget counts expected errors over its last 600 s, not this window"
 
 
 def _explain(pandas_ratio: float, recorded_ratio: float, errors: float) -> str:

@@ -43,3 +43,12 @@ def test_pandas_and_the_recording_rule_agree_under_an_error_burst(shared_lab: An
     calm = table.drop(index=6)
     assert (calm["pandas_error_ratio"] < 0.01).all()
     assert set(table.columns) >= {"requests", "recorded_budget_remaining", "node_budget_remaining"}
+
+
+def test_the_node_budget_note_is_said_only_where_the_two_budgets_disagree() -> None:
+    from labkit.slo_check import _node_note
+
+    assert _node_note(0.97, 0.95, 0) == ""  # at rest: nothing to explain
+    assert "earlier burst" in _node_note(1.0, -3.2, 0)  # no errors now, an overspent gauge
+    assert "600 s" in _node_note(-299.0, -6.5, 42)  # a burst: two windows, two figures
+    assert _node_note(0.9, float("nan"), 0) == ""
