@@ -77,6 +77,7 @@ def recompute(
         for r in table.itertuples()
     ]
     table.index = table.index.astype(int)
+    table.columns.name = None  # the pivot's "status": not a heading a learner should see
     return table.sort_index().rename(columns={"error": "errors", "success": "successes"})
 
 
