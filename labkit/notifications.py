@@ -12,6 +12,8 @@ also answers "what was notified in an earlier lab".
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -106,6 +108,13 @@ def follow(
     def emit(record: dict[str, Any]) -> None:
         print(json.dumps(record) if as_json else _follow_line(record), file=out, flush=True)
 
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a supervisor, `timeout`, `kill`) ends it as cleanly as Ctrl-C does
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         if not as_json:
             print(_follow_line(None), file=out, flush=True)
@@ -134,4 +143,7 @@ def follow(
             sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0

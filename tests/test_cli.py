@@ -193,7 +193,10 @@ def test_notifications_refuses_a_bad_limit(
 
 
 @pytest.mark.timeout(60)
-def test_notifications_follow_prints_new_ones_and_ctrl_c_ends_it_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_notifications_follow_prints_new_ones_and_ctrl_c_ends_it_cleanly(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     journal = tmp_path / "journal" / "notifications.jsonl"
     _journal(journal, 2)
     follow = subprocess.Popen(
@@ -207,7 +210,7 @@ def test_notifications_follow_prints_new_ones_and_ctrl_c_ends_it_cleanly(tmp_pat
         assert "Alert1" in follow.stdout.readline()  # the newest one already there
         _journal(journal, 1, start=1_795_769_700.0)  # "Alert0", arriving now
         assert "Alert0" in follow.stdout.readline()
-        follow.send_signal(signal.SIGINT)
+        follow.send_signal(stop)
         _, err = follow.communicate(timeout=20)
     finally:
         if follow.poll() is None:
