@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from labkit import durations
 from labkit.errors import InvalidInput, LabkitError, NodeUnreachable
 from labkit.failures import (
     DEFAULT_DURATION_SECONDS,
@@ -40,10 +41,11 @@ _LIST_LIMIT = 24  # above this many nodes, inject/recover print a summary instea
 
 def _duration(text: str) -> float:
     try:
-        return check_duration(float(text), "--duration")
-    except (ValueError, InvalidInput):
+        return check_duration(durations.parse(text, "--duration"), "--duration")
+    except InvalidInput:
         raise argparse.ArgumentTypeError(
-            f"--duration must be a number of seconds from 1 to 3600; got {text!r}"
+            f"--duration must be a number of seconds from 1 to 3600, or a duration such as "
+            f"90s or 1m30s; got {text!r}"
         ) from None
 
 
@@ -74,12 +76,14 @@ def _seconds(name: str, zero_ok: bool = False) -> Any:
 
     def parse(text: str) -> float:
         try:
-            value = float(text)
-        except ValueError:
+            value = durations.parse(text, name)
+        except InvalidInput:
             value = math.nan
         if not (value >= 0 if zero_ok else value > 0) or math.isinf(value):
             allowed = "a number, 0 or more" if zero_ok else "a number above 0"
-            raise argparse.ArgumentTypeError(f"{name} must be {allowed}; got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {allowed} (seconds, or a duration such as 15s or 1m); got {text!r}"
+            )
         return value
 
     return parse

@@ -17,18 +17,16 @@ and faults inside control periods.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from labkit.errors import LabkitError
+from labkit import durations
+from labkit.errors import InvalidInput, LabkitError
 from labkit.failures import FAILURE_MODES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 from labkit.words import plural
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 class ScenarioError(LabkitError):
@@ -83,17 +81,11 @@ class Scenario:
 
 
 def seconds(value: Any) -> float | None:
-    """30, 30s, 1m30s, 1.5h -> seconds; None if it is not a duration."""
-    if isinstance(value, bool):
+    """30, 30s, 1m30s, 1w -> seconds (labkit.durations' grammar); None if not a duration."""
+    try:
+        return durations.parse(value)
+    except InvalidInput:
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", value.strip())
-    if not parts or "".join(n + u for n, u in parts) != value.strip():
-        return None
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 class _LineLoader(yaml.SafeLoader):

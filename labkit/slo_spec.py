@@ -41,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from labkit import durations
 from labkit.errors import InvalidInput
 from labkit.slo import DAY, HOUR, MINUTE
 
@@ -103,30 +104,17 @@ def profile(name: str) -> Profile:
     return Profile(name, seconds).check()
 
 
-_UNITS = {"w": 7 * DAY, "d": DAY, "h": HOUR, "m": MINUTE, "s": 1.0}
-_PROMETHEUS_UNITS = {**_UNITS, "y": 365 * DAY, "ms": 0.001}
-
-
 def parse_duration(text: str, field_name: str) -> float:
-    """A Prometheus duration (1y2w3d4h5m6s7ms, units in that order) in seconds."""
-    parts = re.findall(r"(\d+)(ms|[smhdwy])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise InvalidInput(field_name, text, "a Prometheus duration such as 30s, 5m or 1d")
-    return sum(int(n) * _PROMETHEUS_UNITS[u] for n, u in parts)
+    """A Prometheus duration (1y2w3d4h5m6s7ms, units in that order) in seconds: labkit's one
+    grammar (labkit.durations), without bare numbers."""
+    return durations.parse(text, field_name, numbers=False)
 
 
 def duration(seconds: float) -> str:
     """Seconds as a Prometheus duration (1d2h, 48m, 10s), rounded to whole seconds."""
-    left = round(seconds)
-    if left <= 0:
+    if round(seconds) <= 0:
         raise InvalidInput("window", seconds, "at least 1 second")
-    out = ""
-    for unit in ("d", "h", "m", "s"):
-        size = int(_UNITS[unit])
-        if left >= size:
-            out += f"{left // size}{unit}"
-            left %= size
-    return out
+    return durations.text_of(seconds)
 
 
 @dataclass(frozen=True)

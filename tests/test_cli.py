@@ -31,7 +31,8 @@ def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, *argv: str) -> tuple
 BAD = [
     (["inject", "--node", "3", "--failure", "cpu"], ["--failure", "'cpu'", "cpu_spike", "node_crash"]),
     (["inject", "--node", "3", "--failure", "cpu_spike", "--duration", "0"], ["--duration", "'0'", "1 to 3600"]),
-    (["inject", "--node", "3", "--failure", "cpu_spike", "--duration", "1h"], ["--duration", "'1h'", "1 to 3600"]),
+    (["inject", "--node", "3", "--failure", "cpu_spike", "--duration", "2h"], ["--duration", "'2h'", "1 to 3600"]),
+    (["inject", "--node", "3", "--failure", "cpu_spike", "--duration", "1.5m"], ["--duration", "'1.5m'", "90s or 1m30s"]),
     (["inject", "--node", "13", "--failure", "cpu_spike"], ["--node", "'13'", "from 1 to 12", "all"]),
     (["inject", "--node", "three", "--failure", "cpu_spike"], ["--node", "'three'", "from 1 to 12"]),
     (["inject", "--failure", "cpu_spike"], ["--node"]),

@@ -394,8 +394,8 @@ def test_a_query_that_outlasts_its_timeout_says_so(served: tuple[Path, Prom]) ->
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--step", "0"], "--step must be a number above 0; got '0'"),
-        (["--grace", "-1"], "--grace must be a number, 0 or more; got '-1'"),
+        (["--step", "0"], "--step must be a number above 0 (seconds, or a duration such as 15s"),
+        (["--grace", "-1"], "--grace must be a number, 0 or more (seconds, or a duration"),
         (["--port", "70000"], "--port must be a whole number from 1 to 65535"),
     ],
 )

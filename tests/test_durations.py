@@ -1,0 +1,60 @@
+"""labkit's one duration grammar (labkit.durations), and that scenarios, SLO specs and the CLI
+all read it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labkit import durations, scenario, slo_spec
+from labkit.errors import InvalidInput
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1m30s", 90), ("1h30m", 5400), ("1d", 86400), ("1w", 604800),
+     ("1y", 365 * 86400), ("250ms", 0.25), ("1h0m5s", 3605), ("30", 30), ("2.5", 2.5), (45, 45)],
+)  # fmt: skip
+def test_it_reads_prometheus_durations_and_plain_seconds(text: Any, seconds: float) -> None:
+    assert durations.parse(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("1.5h", "Did you mean 1h30m?"), ("5m1h", ""), ("1h1h", ""), ("10 m", ""), ("", ""),
+     ("-5s", ""), ("1x", ""), ("0.5m", "Did you mean 30s?")],
+)  # fmt: skip
+def test_anything_else_is_refused_naming_field_value_and_grammar(text: str, hint: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        durations.parse(text, "at")
+    message = str(err.value)
+    assert message.startswith("at must be a duration such as 30s") and repr(text) in message
+    assert hint in message
+
+
+@pytest.mark.parametrize("value", [True, None, [30], math.nan, math.inf])
+def test_non_durations_are_refused(value: Any) -> None:
+    with pytest.raises(InvalidInput):
+        durations.parse(value)
+
+
+def test_prometheus_contexts_take_no_bare_numbers() -> None:
+    with pytest.raises(InvalidInput, match="window"):
+        slo_spec.parse_duration("30", "window")
+    assert slo_spec.parse_duration("2h24m", "window") == 8640
+
+
+@given(st.integers(min_value=1, max_value=10 * 365 * 86400))
+def test_text_of_reads_back_as_the_same_seconds(seconds: int) -> None:
+    assert durations.parse(durations.text_of(seconds), numbers=False) == seconds
+
+
+def test_scenarios_and_slo_specs_agree_now() -> None:
+    """Before: a scenario took 1.5h and refused 1w; a rule file the reverse."""
+    assert scenario.seconds("1w") == slo_spec.parse_duration("1w", "w") == 604800
+    assert scenario.seconds("1.5h") is None
+    assert scenario.seconds("1h30m") == 5400
