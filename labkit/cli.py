@@ -556,8 +556,8 @@ def _history(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit import replay
-    from labkit.history import HistoryInfo
     from labkit.journal import iso
+    from labkit.recording import HistoryInfo
 
     directory = replay.resolve(args.dir, settings)
     if args.stop:

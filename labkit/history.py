@@ -59,6 +59,7 @@ from labkit.model import (
     ModelParams,
     NodeModel,
 )
+from labkit.recording import HistoryInfo
 from labkit.scenario import Scenario
 from labkit.words import plural
 
@@ -334,39 +335,7 @@ def _stamp(epoch: float) -> str:
     return str(int(epoch)) if epoch == int(epoch) else repr(round(epoch, 3))
 
 
-# -- the history directory -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HistoryInfo:
-    """What `history.json` records."""
-
-    name: str
-    kind: str  # "simulated" | "live"
-    start: float  # epoch seconds
-    end: float
-    step_seconds: float
-    nodes: int
-    seed: int | None = None
-    controls: tuple[tuple[float, float], ...] = ()  # epoch (start, end) of control periods
-    digest: str = ""  # sha256 of the scenario as parsed, with the start: what made this data
-
-    @classmethod
-    def load(cls, directory: Path | str) -> HistoryInfo:
-        path = Path(directory) / "history.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise LabkitError(
-                f"{directory} is not a labkit history: cannot read {path} ({exc})"
-            ) from None
-        data["controls"] = tuple(tuple(c) for c in data.get("controls", []))
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-    def save(self, directory: Path) -> None:
-        data = {**self.__dict__, "controls": [list(c) for c in self.controls]}
-        data["start_iso"], data["end_iso"] = iso(self.start), iso(self.end)
-        (directory / "history.json").write_text(json.dumps(data, indent=1) + "\n")
+# -- the history directory: its format is labkit.recording's ------------------------------
 
 
 def ground_truth_journal(s: Scenario, start: float) -> list[dict[str, Any]]:

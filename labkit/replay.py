@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import InvalidInput, LabkitError, PortInUse
-from labkit.history import HistoryInfo
 from labkit.journal import iso, read_journal
+from labkit.recording import HistoryInfo
 from labkit.settings import Settings
 from labkit.stack import (
     Component,

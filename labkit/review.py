@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.alert_replay import Rule, replay, spans
 from labkit.errors import InvalidInput
-from labkit.history import HistoryInfo
 from labkit.journal import read_journal
+from labkit.recording import HistoryInfo
 from labkit.score import faults_from_journal, score
 from labkit.stack import PROJECT
 from labkit.words import plural

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 from labkit.alert_replay import Rule, load_rules, parse_rules, replay, spans
 from labkit.errors import InvalidInput
 from labkit.failures import FAILURE_MODES
-from labkit.history import HistoryInfo
 from labkit.journal import read_journal
 from labkit.panel import INTENDED
+from labkit.recording import HistoryInfo
 from labkit.stack import PROJECT
 from labkit.words import plural
 
