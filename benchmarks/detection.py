@@ -26,10 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from labkit.alerts import INTENDED
 from labkit.lab import Lab
-from labkit.panel import INTENDED, epoch
 from labkit.settings import Settings
 from labkit.stack import LabConfig, down, up
+from labkit.words import epoch
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_SECONDS = 2.0  # scrape_interval + evaluation_interval

@@ -5,7 +5,7 @@ this is labkit's, over Alertmanager's v2 API.
 groups(am_url)                        -> [Group]    alerts as Alertmanager groups them, with
                                                     state (active / suppressed) and silencedBy
 silences(am_url)                      -> [Silence]  active, then pending, then expired
-create_silence(am_url, 'alertname=HighCPUUsage node=6', 600, "learner", "why")  -> silence id
+create_silence(am_url, 'alertname=NodeLatencyBudgetBurn node=6', 600, "me", "why")  -> its id
 expire_silence(am_url, silence_id)    -> Silence    (now expired)
 routes(am_url)                        -> Route      the routing tree (labkit.routing)
 notifications(receiver_url)           -> [dict]     what the receiver got, newest first
@@ -30,12 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.alerts import INTENDED
 from labkit.client import request_json
 from labkit.errors import InvalidInput, LabkitError, NodeUnreachable, ServiceUnreachable
 from labkit.journal import iso
 from labkit.matchers import Matcher, labels_text, matchers_text, parse_matchers
-from labkit.panel import epoch
 from labkit.routing import Route, parse_routes
+from labkit.words import epoch
 
 MAX_SILENCE_SECONDS = 7 * 24 * 3600.0
 STATE_ORDER = {"active": 0, "pending": 1, "expired": 2}
@@ -224,7 +225,7 @@ def silence_request(
             "matchers", matchers_text(ms),
             "a set with at least one matcher that an empty label does not satisfy",
             hint="Matchers such as node!=\"6\" or node=~\".*\" alone would silence every alert; "
-            'add one such as alertname="HighCPUUsage"',
+            f'add one such as alertname="{INTENDED["cpu_spike"]}"',
         )  # fmt: skip
     seconds = duration_seconds
     allowed = f"a number of seconds from 1 to {MAX_SILENCE_SECONDS:.0f} (7 days)"

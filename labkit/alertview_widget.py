@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from labkit import alertview as av
 from labkit import alertview_html as view
+from labkit.alerts import INTENDED
 from labkit.amtool import Amtool, prom_duration
 from labkit.errors import LabkitError
 from labkit.liveloop import Pacer
@@ -89,7 +90,7 @@ class AlertmanagerView:
         )  # fmt: skip
         wide = w.Layout(width="min(100%, 720px)")
         self.matchers = _css(w.Text(description="matchers", layout=wide,
-                                    placeholder='alertname=HighCPUUsage node="6"'),
+                                    placeholder=f'alertname={INTENDED["cpu_spike"]} node="6"'),
                              "labkit-am-matchers")  # fmt: skip
         self.duration = _css(w.FloatText(value=600.0, description="seconds"), "labkit-am-duration")
         self.creator = _css(w.Text(value="learner", description="creator"), "labkit-am-creator")

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.alerts import watching
+
 DATASOURCE_UID = "labkit-prometheus"
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
 WIDTH = 24  # Grafana's grid
@@ -44,6 +46,16 @@ N = '{node=~"$node"}'  # the node selector, in every query that concerns nodes
 EDGE = '{job="edge-nodes", node=~"$node"}'
 GROUP = '"group", "$1", "rule_group", ".*;(.*)"'  # rule_group is "<file>;<group>"
 
+
+def _line(metric: str, scale: float = 1.0, unit: str = "") -> tuple[float, str]:
+    """The threshold of the seed alert that watches `metric`, and its label."""
+    alert = watching(metric)
+    return alert.threshold, alert.label(scale, unit)
+
+
+_SCORE = watching("reliability_score").threshold  # a healthy node scores this or more
+_BUDGET = watching("error_budget_remaining")
+
 ROWS: list[tuple[str, list[Panel]]] = [
     (
         "Overview",
@@ -58,11 +70,11 @@ ROWS: list[tuple[str, list[Panel]]] = [
                   height=5, extra={"budget": True},
                   description="The node with the least budget left (99.9% SLO, 600 s window)."),
             Panel("Platform health", "gauge",
-                  [(f"count(up{EDGE} == 1 and on(instance) reliability_score >= 0.95)"
+                  [(f"count(up{EDGE} == 1 and on(instance) reliability_score >= {_SCORE:g})"
                     f" / count(up{EDGE})", "healthy share")],
                   unit="percentunit", height=5,
                   extra={"min": 0, "max": 1},
-                  description="Share of nodes up with a reliability score of 0.95 or more."),
+                  description=f"Share of nodes up with a reliability score of {_SCORE:g} or more."),
         ],
     ),
     (
@@ -70,10 +82,10 @@ ROWS: list[tuple[str, list[Panel]]] = [
         [
             Panel("CPU usage by node", "timeseries",
                   [(f"node_cpu_usage_percent{N}", "node {{node}}")], unit="percent", width=12,
-                  extra={"threshold": (90, "HighCPUUsage 90 %")}),
+                  extra={"threshold": _line("node_cpu_usage_percent", unit="%")}),
             Panel("Memory usage by node", "timeseries",
                   [(f"node_memory_usage_percent{N}", "node {{node}}")], unit="percent",
-                  width=12, extra={"threshold": (85, "HighMemoryUsage 85 %")}),
+                  width=12, extra={"threshold": _line("node_memory_usage_percent", unit="%")}),
         ],
     ),
     (
@@ -86,10 +98,10 @@ ROWS: list[tuple[str, list[Panel]]] = [
                   [(f"histogram_quantile({q}, sum by (le) "
                     f"(rate(node_request_latency_seconds_bucket{N}[30s])))", f"p{round(q * 100)}")
                    for q in (0.5, 0.95, 0.99)], unit="s", width=8,
-                  extra={"threshold": (1.0, "HighLatency: p95 > 1 s")}),
+                  extra={"threshold": _line("node_request_latency_seconds_bucket", unit="s")}),
             Panel("Error rate by node", "timeseries",
                   [(f"node_error_rate{N}", "node {{node}}")], unit="percentunit", width=8,
-                  extra={"threshold": (0.05, "HighErrorRate 5 %")}),
+                  extra={"threshold": _line("node_error_rate", 100, "%")}),
         ],
     ),
     (
@@ -97,10 +109,11 @@ ROWS: list[tuple[str, list[Panel]]] = [
         [
             Panel("Reliability score by node", "timeseries",
                   [(f"reliability_score{N}", "node {{node}}")], unit="percentunit", width=8,
-                  extra={"threshold": (0.95, "LowReliabilityScore 0.95")}),
+                  extra={"threshold": _line("reliability_score", 100, "%")}),
             Panel("Error budget consumed by node", "timeseries",
                   [(f"1 - error_budget_remaining{N}", "node {{node}}")], unit="percentunit",
-                  width=8, extra={"threshold": (0.5, "ErrorBudgetBurn: half spent")},
+                  width=8, extra={"threshold": (1 - _BUDGET.threshold,
+                                          f"{_BUDGET.name}: {1 - _BUDGET.threshold:.0%} spent")},
                   description="Share of the 99.9% budget spent over the last 600 s; above 1 "
                               "when overspent."),
             Panel("Active alerts", "table",

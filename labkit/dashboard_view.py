@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.alerts import alert_details  # one wording for every page: "SLO x, page"
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
 from labkit.words import natural_key
 
@@ -275,8 +276,6 @@ def _series(cache: _RangeCache, template: str) -> list[Series]:
 def _alert_rows(result: list[dict[str, Any]]) -> list[dict[str, str]]:
     """ALERTS series as table rows: alert, node, severity, and the labels that tell alerts of
     one name apart (an SLO's windows, its sloth severity)."""
-    from labkit.panel import alert_details  # one wording for every page: "SLO x, page"
-
     rows = []
     for item in result:
         m = item["metric"]

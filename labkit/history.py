@@ -501,31 +501,6 @@ def digest(s: Scenario, start: float) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def ensure(
-    scenario_file: Path | str,
-    out: Path | str | None = None,
-    *,
-    start: float = DEFAULT_START,
-    progress: Progress | None = None,
-) -> Path:
-    """The history of `scenario_file` in `out` (default: .lab/histories/<name>/), written
-    unless the same scenario's history is already there. For lessons: run twice, write once."""
-    from labkit.scenario import load
-    from labkit.settings import Settings
-
-    s = load(scenario_file)
-    target = Path(out) if out is not None else Settings.from_env().state_dir / "histories" / s.name
-    if (target / "history.json").exists():
-        if HistoryInfo.load(target).digest == digest(s, start):
-            return target
-        from labkit import replay
-
-        replay.stop(target)
-        shutil.rmtree(target)
-    write_history(s, target, start=start, progress=progress)
-    return target
-
-
 def _backfill_then_drop(path: Path, data: Path, keep: bool) -> float:
     seconds = backfill(path, data)
     if not keep:

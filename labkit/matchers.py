@@ -1,8 +1,8 @@
 """Alertmanager's label matchers, as silences and routes use them (pure, no I/O).
 
-parse_matchers('alertname=HighCPUUsage node=~"3|4" severity!=info')   -> [Matcher, ...]
-parse_matchers(["alertname=HighCPUUsage", 'node="6"'])                 -> one matcher per item
-matchers_text(ms)         -> 'alertname="HighCPUUsage", node=~"3|4", severity!="info"'
+parse_matchers('alertname=NodeLatencyBudgetBurn node=~"3|4" severity!=info')  -> [Matcher, ...]
+parse_matchers(["alertname=NodeLatencyBudgetBurn", 'node="6"'])       -> one matcher per item
+matchers_text(ms)  -> 'alertname="NodeLatencyBudgetBurn", node=~"3|4", severity!="info"'
 matches_all(ms, labels)   -> bool (a missing label counts as "", as in Alertmanager)
 
 The syntax is amtool's (and Alertmanager 0.25's `labels.ParseMatcher`): a label name, one of
@@ -20,13 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from labkit.alerts import INTENDED
 from labkit.errors import InvalidInput
 
 OPS = ("=", "!=", "=~", "!~")
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # Alertmanager 0.25's label names
 SYNTAX = (
     "written as name=value, name!=value, name=~regex or name!~regex"
-    ' (e.g. alertname=HighCPUUsage node="6")'
+    f' (e.g. alertname={INTENDED["cpu_spike"]} node="6")'
 )
 # one matcher inside a longer string: name, operator, quoted or bare value, then a separator
 _ONE = re.compile(

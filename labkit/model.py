@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from labkit.failures import FAILURE_MODES, FaultSchedule
 
-#: Histogram bucket bounds (seconds): fine around the 1 s HighLatency threshold.
+#: Histogram bucket bounds (seconds): fine around the latency alert's 1 s threshold.
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005,
     0.01,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from labkit.alerts import watching
 from labkit.colours import node_colour
 from labkit.errors import InvalidInput
 
@@ -67,7 +68,7 @@ def _node_lines(
 def layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
     """Title, size, template and the legend (right of the plot, clear of every title); tall
     enough that every legend entry shows without a scroll bar (12 nodes: node 11 and 12 too).
-    Every figure of labkit's goes through it (labkit.burn's too, ideally)."""
+    Every figure of labkit's goes through it (labkit.lessons.burn's too, ideally)."""
     entries = sum(1 for t in fig.data if t.showlegend is not False)
     fig.update_layout(
         title=title, height=max(height, 140 + LEGEND_ROW_PX * entries), template="plotly_white",
@@ -77,24 +78,17 @@ def layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 
 
 def fleet_resources(cpu: pd.DataFrame, memory: pd.DataFrame) -> go.Figure:
-    """CPU and memory of every node over time, with the alert thresholds (90 %, 85 %)."""
+    """CPU and memory of every node over time, with their alerts' thresholds."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("CPU", "Memory"))  # fmt: skip
     _node_lines(fig, cpu, row=1)
     _node_lines(fig, memory, row=2)
-    fig.add_hline(
-        y=90, line_dash="dot", line_color="red", annotation_text="HighCPUUsage 90 %", row=1, col=1
-    )
-    fig.add_hline(
-        y=85,
-        line_dash="dot",
-        line_color="red",
-        annotation_text="HighMemoryUsage 85 %",
-        row=2,
-        col=1,
-    )
+    for row, metric in enumerate(("node_cpu_usage_percent", "node_memory_usage_percent"), 1):
+        alert = watching(metric)
+        fig.add_hline(y=alert.threshold, line_dash="dot", line_color="red",
+                      annotation_text=alert.label(unit="%"), row=row, col=1)  # fmt: skip
     fig.update_yaxes(title_text="CPU usage (%)", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="memory usage (%)", range=[0, 100], row=2, col=1)
     fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
@@ -111,9 +105,9 @@ def latency_quantiles(quantiles: pd.DataFrame) -> go.Figure:
         part = quantiles[quantiles["quantile"] == q]
         fig.add_trace(go.Scatter(x=part["timestamp"], y=part["value"], mode="lines",
                                  name=f"p{round(float(q) * 100)}"))  # fmt: skip
-    fig.add_hline(
-        y=1.0, line_dash="dot", line_color="red", annotation_text="HighLatency: p95 > 1 s"
-    )
+    alert = watching("node_request_latency_seconds_bucket")
+    fig.add_hline(y=alert.threshold, line_dash="dot", line_color="red",
+                  annotation_text=alert.label(unit="s"))  # fmt: skip
     fig.update_yaxes(title_text="request latency (s)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
     return layout(fig, "Request latency quantiles (from the histogram)")
@@ -125,7 +119,9 @@ def error_ratio(errors: pd.DataFrame) -> go.Figure:
 
     fig = go.Figure()
     _node_lines(fig, errors, scale=100.0)
-    fig.add_hline(y=5, line_dash="dot", line_color="red", annotation_text="HighErrorRate 5 %")
+    alert = watching("node_error_rate")
+    fig.add_hline(y=alert.threshold * 100, line_dash="dot", line_color="red",
+                  annotation_text=alert.label(scale=100, unit="%"))  # fmt: skip
     fig.update_yaxes(title_text="error ratio (% of requests)", rangemode="tozero")
     fig.update_xaxes(title_text=TIME_AXIS)
     return layout(fig, "Error ratio by node")
@@ -156,7 +152,7 @@ def alert_timeline(
     alerts: pd.DataFrame, faults: pd.DataFrame, step_seconds: float = 1.0
 ) -> go.Figure:
     """Injected faults (labkit_fault_active == 1) and firing alerts (ALERTS), one row each per
-    node: "node 3 · cpu_spike" (pale) above the alerts it set off, "node 3 · HighCPUUsage"."""
+    node: "node 3 · cpu_spike" (pale) above the alerts it set off, "node 3 · <its alert>"."""
     fired = intervals(alerts, ["node", "alertname"], step_seconds)
     injected = intervals(faults, ["node", "failure"], step_seconds)
     return span_timeline(fired, injected)

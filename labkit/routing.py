@@ -2,7 +2,7 @@
 
 tree = parse_routes(yaml_text)       # the `route:` of an alertmanager.yml (or the parsed dict)
 print("\n".join(tree_lines(tree)))   # an indented tree: receiver, matchers, grouping, timing
-receivers_for(tree, {"severity": "critical", "alertname": "HighErrorRate"})  -> ["critical"]
+receivers_for(tree, {"severity": "critical", "node": "3"})  -> ["critical"]
 
 Routing is Alertmanager's: an alert enters at the root, which catches everything; it goes down
 into the first child whose matchers all hold, and stops there unless that child says

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.alert_replay import Rule, load_rules, parse_rules, replay, spans
+from labkit.alerts import INTENDED
 from labkit.errors import InvalidInput
 from labkit.failures import FAILURE_MODES
 from labkit.journal import read_journal
-from labkit.panel import INTENDED
 from labkit.recording import HistoryInfo
 from labkit.stack import PROJECT
 from labkit.words import plural

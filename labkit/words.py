@@ -3,6 +3,7 @@
 plural(1, "node")              -> "1 node"
 plural(3, "fault")             -> "3 faults"
 plural(2, "is", "are", number=False) -> "are"
+epoch("2026-11-27T11:02:05.5Z")  -> 1795777325.5
 clock(1_795_000_925.4)         -> "11:22:05 UTC"
 clock("2026-11-27T11:02:05.123456789Z") -> "11:02:05 UTC"   (Prometheus' nanoseconds)
 ago(75)                        -> "1 min 15 s ago"
@@ -44,6 +45,14 @@ def parse_time(when: float | str) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def epoch(when: str) -> float:
+    """Epoch seconds from an RFC 3339 time (Prometheus' and Alertmanager's, any fraction)."""
+    ts = parse_time(when)
+    if ts is None:
+        raise ValueError(f"not a moment in time: {when!r}")
+    return ts
 
 
 def clock(when: float | str | None) -> str:

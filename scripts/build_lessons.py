@@ -37,11 +37,12 @@ same samples every time. Do not open the scenario file yet: it is the answer."""
     ),
     (
         "code",
-        f"""from labkit import Lab, history, plots, review
+        f"""from labkit import Lab, plots
 from labkit.journal import iso
+from labkit.lessons import review
 from labkit.query import Prom
 
-directory = history.ensure(review.SCENARIOS / "bad-afternoon.yml")  # written once, then reused
+directory = review.ensure(review.SCENARIOS / "bad-afternoon.yml")  # written once, then reused
 lab = Lab.open(directory)  # a Prometheus of its own over the recording, on loopback
 prom = Prom(lab.prometheus_url)
 info = lab.history
@@ -87,12 +88,12 @@ plots.latency_quantiles(quantiles)""",
 
 The charts say *something* happened around minutes 10 to 55. To be precise, turn each symptom
 into a PromQL condition and list the spans in which it held, node by node. These are the
-conditions (`review.SYMPTOMS`); `review.symptoms` runs each as a range query at the
+conditions (`review.symptom_conditions()`); `review.symptoms` runs each as a range query at the
 recording's step and joins consecutive samples into spans.""",
     ),
     (
         "code",
-        """for name, expr in review.SYMPTOMS.items():
+        """for name, expr in review.symptom_conditions().items():
     print(f"{name:<24} {expr}")""",
     ),
     (
@@ -188,11 +189,12 @@ one sample a second (so that the seed's 5 s latency window works).""",
     ),
     (
         "code",
-        f"""from labkit import Lab, history, review, score, tables
+        f"""from labkit import Lab, score, tables
 from labkit.alert_replay import load_rules
+from labkit.lessons import review
 from labkit.query import Prom
 
-directory = history.ensure(review.SCENARIOS / "alert-quality.yml")
+directory = review.ensure(review.SCENARIOS / "alert-quality.yml")
 lab = Lab.open(directory)
 prom = Prom(lab.prometheus_url)
 info = lab.history

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from labkit.burn import grade_burn_rate, theoretical
+from labkit.lessons.burn import grade_burn_rate, theoretical
 from labkit.slo_spec import profile
 
 

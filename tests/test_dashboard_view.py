@@ -216,7 +216,7 @@ def test_the_pages_are_notebooks_of_two_cells_that_call_labkit() -> None:
     for name, file in PAGES.items():
         cells = json.loads((FOLDER / file).read_text())["cells"]
         code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-        assert code == [f'from labkit.pages import page\n\npage("{name}")']
+        assert code == [f'from labkit.pages.view import page\n\npage("{name}")']
     assert dashboard.SEED_ROWS == 4
 
 

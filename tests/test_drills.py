@@ -1,4 +1,4 @@
-"""Lesson 2's known state (labkit.drills.at_rest, settle) against a scripted lab: what a rerun
+"""Lesson 2's known state (labkit.lessons.drills.at_rest, settle) against a scripted lab: what a rerun
 waits for before it injects again."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from labkit import drills
 from labkit.errors import LabkitError
+from labkit.lessons import drills
 
 
 class ScriptedLab:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from labkit.burn import compare_alerts
 from labkit.lab import Lab
+from labkit.lessons.burn import compare_alerts
 from labkit.past import Past
 from labkit.query import Prom
 from labkit.settings import Settings

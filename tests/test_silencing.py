@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from labkit import silencing, slo_spec
+from labkit import slo_spec
+from labkit.lessons import silencing
 from labkit.routing import parse_routes
 from tests.conftest import REPO
 
@@ -69,10 +70,11 @@ def test_the_catalogue_matches_the_lab_rules() -> None:
         for r in g["rules"]
         if "alert" in r
     }
-    assert seed == silencing.SEED_ALERTS
+    assert seed == silencing.seed_alerts()
     slos = slo_spec.load(slo_spec.LAB_SPEC)
     names = {s.alert_name: ("by (node)" in s.error_query) for s in slos}
-    assert {name: per_node for name, (_, per_node) in silencing.SLO_ALERTS.items()} == names
+    assert {name: per_node for name, (_, per_node) in silencing.slo_alerts().items()} == names
+    assert silencing.slo_alerts()["NodeLatencyBudgetBurn"] == ("node-latency", True)
     alerts = silencing.lab_alerts(12)
     assert len(alerts) == 12 * 7 + 2 * (12 + 12 + 1 + 1)
     assert silencing.noisy_labels(6) in alerts

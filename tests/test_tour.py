@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from labkit import tour
 from labkit.errors import LabkitError
+from labkit.lessons import tour
 
 
 class Fleet:

@@ -1,5 +1,5 @@
 """The control panel, driven headless: set widget values, click, check the state and calls.
-The logic functions (labkit.panel) are tested directly too."""
+The logic functions (labkit.lessons.panel) are tested directly too."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
-from labkit import panel
-from labkit import panel_html as view
+from labkit.alerts import INTENDED, alert_details
 from labkit.client import FleetClient
 from labkit.errors import InvalidInput
 from labkit.journal import iso
-from labkit.widgets import ControlPanel
+from labkit.lessons import panel
+from labkit.lessons import panel_html as view
+from labkit.lessons.widgets import ControlPanel
+from labkit.words import epoch
 
 
 def wait_until(check: Any, timeout: float = 30) -> Any:
@@ -35,7 +37,7 @@ def alert(name: str, node: int, active_at: str, state: str = "firing") -> dict[s
 
 
 def test_detection_times_take_this_injections_alert_only() -> None:
-    started = panel.epoch("2026-11-26T10:00:00.000Z")
+    started = epoch("2026-11-26T10:00:00.000Z")
     injection = panel.Injection("cpu_spike", {2: started, 3: started})
     alerts = [
         alert("HighCPUUsage", 2, "2026-11-26T10:00:01.250123456Z"),
@@ -47,7 +49,7 @@ def test_detection_times_take_this_injections_alert_only() -> None:
 
 
 def test_a_detection_time_is_kept_after_the_alert_resolves() -> None:
-    started = panel.epoch("2026-11-26T10:00:00Z")
+    started = epoch("2026-11-26T10:00:00Z")
     injection = panel.Injection("cpu_spike", {3: started}, 30.0, {3: started + 30})
     history = panel.remember([], injection)
     panel.update(history, [alert("HighCPUUsage", 3, "2026-11-26T10:00:00.450Z")])
@@ -68,7 +70,7 @@ def test_a_detection_time_is_kept_after_the_alert_resolves() -> None:
 
 
 def test_a_newer_injection_of_the_same_mode_takes_the_newer_alert() -> None:
-    t0 = panel.epoch("2026-11-26T10:00:00Z")
+    t0 = epoch("2026-11-26T10:00:00Z")
     history: list[panel.Record] = []
     for start in (t0, t0 + 60):
         history = panel.remember(history, panel.Injection("cpu_spike", {3: start}, 5.0,
@@ -108,7 +110,7 @@ def am_alert(name: str, node: int, starts_at: str, state: str = "active") -> dic
 
 
 def test_one_row_per_alert_saying_where_it_is() -> None:
-    now = panel.epoch("2026-11-26T10:00:10Z")
+    now = epoch("2026-11-26T10:00:10Z")
     prometheus = [
         alert("HighCPUUsage", 1, "2026-11-26T10:00:00Z"),  # in both
         alert("HighCPUUsage", 2, "2026-11-26T10:00:09Z"),  # not in Alertmanager yet
@@ -178,7 +180,7 @@ class AlertsOnlyLab:
 
 
 def test_slo_alerts_of_one_name_are_two_readable_rows() -> None:
-    state = panel.collect(AlertsOnlyLab(), now=panel.epoch("2026-11-26T10:00:10Z"))  # type: ignore[arg-type]
+    state = panel.collect(AlertsOnlyLab(), now=epoch("2026-11-26T10:00:10Z"))  # type: ignore[arg-type]
     assert [(a["alertname"], a["details"], a["severity"], a["where"]) for a in state.alerts] == [
         ("NodeAvailabilityBudgetBurn", "SLO node-availability, page", "critical", "both"),
         ("NodeAvailabilityBudgetBurn", "SLO node-availability, ticket", "warning", "both"),
@@ -193,7 +195,7 @@ def test_slo_alerts_of_one_name_are_two_readable_rows() -> None:
 
 
 def test_the_seeds_alerts_need_no_details() -> None:
-    assert panel.alert_details({"alertname": "HighCPUUsage", "node": "3"}) == ""
+    assert alert_details({"alertname": "HighCPUUsage", "node": "3"}) == ""
 
 
 # -- the widgets without a lab ------------------------------------------------------------------
@@ -233,7 +235,7 @@ class FakeLab:
         now = time.time()
         for n in nodes:
             self.active.setdefault(n, []).append(failure)
-            self.alerts.append(alert(panel.INTENDED[failure], n, iso(now + 0.45)))
+            self.alerts.append(alert(INTENDED[failure], n, iso(now + 0.45)))
         return [{"node": n, "started_at": iso(now), "ends_at": iso(now + seconds),
                  "restarted": False} for n in nodes]  # fmt: skip
 

@@ -1,14 +1,13 @@
 """The lab's own pages, served by Voilà on loopback with the lab (`labkit up`, component
 "dashboard"): dashboard.ipynb (the live dashboard and the Alertmanager view) and
 alertmanager.ipynb (the Alertmanager view alone). Each is two cells: the work is in
-`labkit.pages.page`. They ship inside the package so every way of installing labkit has them."""
+`labkit.pages.view.page`. They ship inside the package so every way of installing labkit has
+them. This module is what the lab needs to serve them (their folder, their addresses); the
+widgets are in labkit.pages.view, a layer above."""
 
 from __future__ import annotations
 
-import os
-import urllib.parse
 from pathlib import Path
-from typing import Any
 
 FOLDER = Path(__file__).resolve().parent
 PAGES = {"dashboard": "dashboard.ipynb", "alertmanager": "alertmanager.ipynb"}
@@ -17,30 +16,3 @@ PAGES = {"dashboard": "dashboard.ipynb", "alertmanager": "alertmanager.ipynb"}
 def path(base_url: str, name: str = "dashboard") -> str:
     """The address of a page on the Voilà server at `base_url`."""
     return f"{base_url.rstrip('/')}/voila/render/{PAGES[name]}"
-
-
-def page(which: str = "dashboard", query: str | None = None) -> Any:
-    """The widgets of a page: a header with the lab's addresses, then the views. The page's
-    address may narrow the dashboard page to one view: `?only=dashboard` or
-    `?only=alertmanager` (Voilà hands the query string to the kernel as QUERY_STRING)."""
-    import ipywidgets as w
-
-    from labkit.dashboard_widget import Dashboard, header
-
-    if query is None:
-        query = os.environ.get("QUERY_STRING", "")
-    only = urllib.parse.parse_qs(query).get("only", [""])[0]
-    parts: list[Any] = [header(which)]
-    if which == "dashboard" and only != "alertmanager":
-        parts.append(Dashboard().widget)
-        if only != "dashboard":
-            parts.append(w.HTML("<h2 style='margin:18px 0 4px'>Alertmanager</h2>"))
-    if only != "dashboard":
-        parts.append(_alertmanager_view())
-    return w.VBox(parts, layout={"width": "100%", "padding": "0 12px"})
-
-
-def _alertmanager_view() -> Any:
-    from labkit.alertview_widget import AlertmanagerView
-
-    return AlertmanagerView().widget

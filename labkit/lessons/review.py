@@ -1,7 +1,7 @@
 """Helpers for lessons 4 and 5: reading an incident out of a recorded history, moving an alert
 rule's threshold and `for`, and grading the exercises.
 
-    directory = history.ensure(SCENARIOS / "bad-afternoon.yml")
+    directory = ensure(SCENARIOS / "bad-afternoon.yml")   # simulated once, then reused
     lab = Lab.open(directory)                      # a Prometheus over it
     symptoms(prom, lab.history)                    # what the metrics say happened, and when
     sweep(prom, lab.history, rule, thresholds=[60, 80, 90], fors=[0, 15])
@@ -10,11 +10,13 @@ rule's threshold and `for`, and grading the exercises.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.alert_replay import Rule, replay, spans
+from labkit.alerts import catches, watching
 from labkit.errors import InvalidInput
 from labkit.journal import read_journal
 from labkit.recording import HistoryInfo
@@ -25,19 +27,56 @@ from labkit.words import plural
 if TYPE_CHECKING:
     import pandas as pd
 
+    from labkit.history import Progress
     from labkit.query import Prom
 
 SCENARIOS = PROJECT / "scenarios"
 
-#: What an on-call engineer looks for first: one PromQL condition per symptom.
-SYMPTOMS: dict[str, str] = {
-    "CPU above 90%": "node_cpu_usage_percent > 90",
-    "memory above 85%": "node_memory_usage_percent > 85",
-    "errors above 5%": "node_error_rate > 0.05",
-    "p95 latency above 1 s": "histogram_quantile(0.95, sum by (node, le) "
-    "(rate(node_request_latency_seconds_bucket[1m]))) > 1",
-    "not answering scrapes": 'up{job="edge-nodes"} == 0',  # not Prometheus' own jobs
-}
+
+def ensure(
+    scenario_file: Path | str,
+    out: Path | str | None = None,
+    *,
+    start: float | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """The history of `scenario_file` in `out` (default: .lab/histories/<name>/), written
+    unless the same scenario's history is already there. For lessons: run twice, write once."""
+    from labkit.history import DEFAULT_START, digest, write_history
+    from labkit.scenario import load
+    from labkit.settings import Settings
+
+    start = DEFAULT_START if start is None else start
+    s = load(scenario_file)
+    target = Path(out) if out is not None else Settings.from_env().state_dir / "histories" / s.name
+    if (target / "history.json").exists():
+        if HistoryInfo.load(target).digest == digest(s, start):
+            return target
+        from labkit import replay
+
+        replay.stop(target)
+        shutil.rmtree(target)
+    write_history(s, target, start=start, progress=progress)
+    return target
+
+
+def symptom_conditions() -> dict[str, str]:
+    """What an on-call engineer looks for first: one PromQL condition per symptom, at the
+    seed alerts' thresholds (labkit.alerts), latency over a minute of requests."""
+    cpu, memory = watching("node_cpu_usage_percent"), watching("node_memory_usage_percent")
+    errors = watching("node_error_rate")
+    latency = watching("node_request_latency_seconds_bucket")
+    q = latency.quantile or 0.95
+    return {
+        f"CPU above {cpu.threshold:g}%": f"node_cpu_usage_percent > {cpu.threshold:g}",
+        f"memory above {memory.threshold:g}%": f"node_memory_usage_percent > {memory.threshold:g}",
+        f"errors above {errors.threshold * 100:g}%": f"node_error_rate > {errors.threshold:g}",
+        f"p{round(q * 100)} latency above {latency.threshold:g} s": (
+            f"histogram_quantile({q:g}, sum by (node, le) "
+            f"(rate(node_request_latency_seconds_bucket[1m]))) > {latency.threshold:g}"
+        ),
+        "not answering scrapes": 'up{job="edge-nodes"} == 0',  # not Prometheus' own jobs
+    }
 
 
 def symptoms(
@@ -48,7 +87,7 @@ def symptoms(
     import pandas as pd
 
     rows = []
-    for name, expr in (conditions or SYMPTOMS).items():
+    for name, expr in (conditions or symptom_conditions()).items():
         frame = prom.range(expr, info.start, info.end, info.step_seconds)
         for labels, first, _, resolved in spans(frame, info.start, info.end, info.step_seconds):
             end = resolved if resolved is not None else info.end
@@ -126,9 +165,7 @@ def sweep(
     the same history. Recall and times are for `failure` (default: the rule's intended one)."""
     import pandas as pd
 
-    from labkit.panel import INTENDED
-
-    failure = failure or {v: k for k, v in INTENDED.items()}.get(rule.name)
+    failure = failure or catches(rule.name)
     if failure is None:
         raise InvalidInput("failure", failure, "a failure mode, for a rule labkit does not know")
     faults = faults_from_journal(list(read_journal(Path(directory) / "journal.jsonl")), info.end)

@@ -1,5 +1,5 @@
-"""The control panel's logic, as plain functions (labkit.widgets wires them to ipywidgets,
-labkit.panel_html draws what they return):
+"""The control panel's logic, as plain functions (labkit.lessons.widgets wires them to
+ipywidgets, labkit.lessons.panel_html draws what they return):
 
 choose_nodes(["2", "5"], lab)          -> [2, 5]          (InvalidInput on a bad choice)
 check_seconds(5000)                    -> InvalidInput: "duration must be ... from 1 to 3600"
@@ -10,8 +10,6 @@ merge_alerts(prometheus, alertmanager) -> one row per alert, with where it is: "
 remember(history, injection)           -> the last KEEP injections, each a Record
 update(history, prometheus_alerts)     -> each record's detection times, kept once found
 recovered(history, ended, now)         -> marks the records whose faults Recover ended
-alert_details(labels)                  -> "SLO node-availability, page"  (what tells alike
-                                          named alerts apart; "" for the seed's alerts)
 """
 
 from __future__ import annotations
@@ -20,51 +18,18 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from labkit.alerts import alert_details, intended
 from labkit.errors import InvalidInput, LabkitError
-from labkit.failures import FAILURE_MODES, check_duration
+from labkit.failures import check_duration
+from labkit.words import epoch
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
-#: The alert each failure mode is meant to fire (the seed's design).
-INTENDED: dict[str, str] = {
-    "cpu_spike": "HighCPUUsage",
-    "memory_leak": "HighMemoryUsage",
-    "latency_spike": "HighLatency",
-    "error_burst": "HighErrorRate",
-    "node_crash": "NodeDown",
-}
-assert tuple(INTENDED) == FAILURE_MODES
 KEEP = 5  # injections the panel keeps listed
 EARLY_SECONDS = 1.0  # an alert active this long before the injection still counts as its own
-
-
-def epoch(iso: str) -> float:
-    """RFC 3339 with any fraction (Prometheus writes nanoseconds) to epoch seconds."""
-    iso = iso.replace("Z", "+00:00")
-    if "." in iso:
-        head, rest = iso.split(".", 1)
-        digits = "".join(c for c in rest if c.isdigit())
-        iso = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def alert_details(labels: dict[str, str]) -> str:
-    """What tells this alert apart from others of its name, in the lessons' words:
-    "SLO node-availability, page"; "" for an alert whose name is enough (the seed's).
-
-    Every SLO in slo/*.yml has two burn-rate alerts of one name, a page (fast burn, short
-    windows) and a ticket (slow burn, long windows): the generated rules label them
-    `sloth_severity` ("page", "ticket") and `sloth_slo` (the SLO)."""
-    parts = []
-    if labels.get("sloth_slo"):
-        parts.append(f"SLO {labels['sloth_slo']}")
-    if labels.get("sloth_severity"):
-        parts.append(labels["sloth_severity"])
-    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -77,7 +42,7 @@ class Injection:
 
     @property
     def alert(self) -> str:
-        return INTENDED[self.failure]
+        return intended(self.failure)
 
     @property
     def nodes(self) -> list[int]:

@@ -1,6 +1,6 @@
 """Lesson 2's exercise as plain functions: predict, inject, time the detection, recover.
 
-check_predictions({"cpu_spike": "HighCPUUsage", ...})   -> a verdict per failure mode
+check_predictions({"cpu_spike": "<an alert>", ...})       -> a verdict per failure mode
 drill(lab, "cpu_spike", node=1)                          -> how long detection took
 at_rest(lab)                                             -> "Recovered ...; no drill alert
                                                             firing: ready." (the known state
@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from labkit import alerts
+from labkit.alerts import INTENDED
 from labkit.errors import LabkitError
 from labkit.failures import FAILURE_MODES
-from labkit.panel import INTENDED, detection_times, inject
+from labkit.lessons.panel import detection_times, inject
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from labkit.lab import Lab
-
-ALERTS = sorted(set(INTENDED.values()) | {"LowReliabilityScore", "ErrorBudgetBurn"})
 
 
 def check_predictions(predictions: dict[str, str | None]) -> pd.DataFrame:
@@ -37,8 +37,8 @@ def check_predictions(predictions: dict[str, str | None]) -> pd.DataFrame:
             verdict = "not answered yet"
         elif answer == expected:
             verdict = "right"
-        elif answer not in ALERTS:
-            verdict = f"{answer!r} is not one of the lab's alerts: {', '.join(ALERTS)}"
+        elif answer not in alerts.names():
+            verdict = f"{answer!r} is not one of the lab's alerts: {', '.join(alerts.names())}"
         else:
             verdict = f"not quite: {answer} may fire too, but {failure} is meant for another"
         rows.append({"failure": failure, "your answer": answer, "verdict": verdict})

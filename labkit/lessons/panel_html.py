@@ -1,9 +1,9 @@
-"""The control panel's parts as HTML (every value escaped), from labkit.panel's data:
+"""The control panel's parts as HTML (every value escaped), from labkit.lessons.panel's data:
 
 node_grid(state, chosen)     one small tile per node: its id, health and active faults
 alerts_table(state)          the firing alerts, one row per alert, saying where it is
 history_list(history, now)   the last injections, each a sentence with its detection time
-describe(record, now)        "cpu_spike on node 3, 11:02:05 UTC, 30 s: HighCPUUsage fired
+describe(record, now)        "cpu_spike on node 3, 11:02:05 UTC, 30 s: <its alert> fired
                               after 0.45 s, resolved after recovery"
 problem(state), links(state)
 
@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from labkit.panel import PanelState, Record
+from labkit.lessons.panel import PanelState, Record
 
 e = html.escape
 

@@ -18,7 +18,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from labkit import alerts, slo_spec
 from labkit import alertview as av
+from labkit.alerts import INTENDED
 from labkit.errors import LabkitError
 from labkit.matchers import labels_text, matchers_text, matches_all
 from labkit.routing import Route, receivers_for
@@ -30,23 +32,26 @@ if TYPE_CHECKING:
     from labkit.lab import Lab
 
 NODE = 6  # lessons 1-3 use nodes 1 to 5; this one stays out of their way
-FAILURE, ALERT = "cpu_spike", "HighCPUUsage"  # the noisy fault and the alert it fires
-#: The seed's alerts (prometheus/rules/alerts.yml) and their severities: one per node each.
-SEED_ALERTS = {"HighCPUUsage": "warning", "HighMemoryUsage": "warning",
-               "HighErrorRate": "critical", "HighLatency": "warning", "NodeDown": "critical",
-               "LowReliabilityScore": "warning", "ErrorBudgetBurn": "critical"}  # fmt: skip
-#: The SLO alerts generated from slo/edge.yml: alertname -> (sloth_slo, one per node or not).
-SLO_ALERTS = {"EdgeAvailabilityBudgetBurn": ("availability", False),
-              "NodeAvailabilityBudgetBurn": ("node-availability", True),
-              "EdgeLatencyBudgetBurn": ("latency", False),
-              "NodeLatencyBudgetBurn": ("node-latency", True)}  # fmt: skip
+FAILURE = "cpu_spike"  # the noisy fault
+ALERT = INTENDED[FAILURE]  # and the alert it fires
+
+
+def seed_alerts() -> dict[str, str]:
+    """The seed's alerts (prometheus/rules/alerts.yml) and their severities: one per node."""
+    return {a.name: a.severity for a in alerts.seed()}
+
+
+def slo_alerts() -> dict[str, tuple[str, bool]]:
+    """The SLO alerts generated from slo/edge.yml: alertname -> (sloth_slo, one per node)."""
+    return {s.alert_name: (s.name, "by (node)" in s.error_query)
+            for s in slo_spec.load(slo_spec.LAB_SPEC)}  # fmt: skip
 
 
 def noisy_labels(node: int = NODE) -> dict[str, str]:
     return {
         "alertname": ALERT,
         "node": str(node),
-        "severity": SEED_ALERTS[ALERT],
+        "severity": alerts.named(ALERT).severity,
         "instance": f"127.0.0.1:{8000 + node}",
         "job": "edge-nodes",
     }
@@ -57,8 +62,8 @@ def lab_alerts(nodes: int = 12) -> list[dict[str, str]]:
     out = []
     for node in range(1, nodes + 1):
         base = {**noisy_labels(node)}
-        out += [{**base, "alertname": name, "severity": sev} for name, sev in SEED_ALERTS.items()]
-    for name, (slo, per_node) in SLO_ALERTS.items():
+        out += [{**base, "alertname": name, "severity": sev} for name, sev in seed_alerts().items()]
+    for name, (slo, per_node) in slo_alerts().items():
         for severity, sloth in (("critical", "page"), ("warning", "ticket")):
             labels = {
                 "alertname": name,
@@ -81,8 +86,8 @@ def _name(labels: Mapping[str, str]) -> str:
 
 
 def check_silence(answer: str | Sequence[str] | None, node: int = NODE) -> str:
-    """Lesson 6's exercise: do these matchers silence the noisy alert, HighCPUUsage on `node`,
-    and nothing else the lab can fire?"""
+    """Lesson 6's exercise: do these matchers silence the noisy alert (ALERT) on `node`, and
+    nothing else the lab can fire?"""
     if answer is None or (isinstance(answer, str) and not answer.strip()):
         return (
             "Not answered yet: set `answer` to your matchers, in amtool's syntax "

@@ -1,7 +1,7 @@
 """The failure-injection control panel for JupyterLab (ipywidgets), thin wiring over
-labkit.panel (the logic) and labkit.panel_html (its parts as HTML):
+labkit.lessons.panel (the logic) and labkit.lessons.panel_html (its parts as HTML):
 
-    from labkit.widgets import ControlPanel
+    from labkit.lessons.widgets import ControlPanel
     ControlPanel(lab)          # pick nodes, a mode, a duration; Inject, Recover; a live view
 
 Laid out to fit a laptop screen with the buttons and the firing alerts in view together: the
@@ -18,7 +18,7 @@ CSS classes (stable for browser tests): labkit-control-panel (the whole), labkit
 labkit-recover (the buttons), labkit-duration, labkit-node-toggle (+ labkit-node-toggle-<id>),
 labkit-nodes-all, labkit-nodes-none, labkit-chosen (the choice in words), labkit-message,
 labkit-panel-history, labkit-panel-grid, labkit-panel-alerts; the HTML inside is described in
-labkit.panel_html.
+labkit.lessons.panel_html.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import html
 import time
 from typing import TYPE_CHECKING, Any
 
-from labkit import panel
-from labkit import panel_html as view
 from labkit.errors import LabkitError
 from labkit.failures import DEFAULT_DURATION_SECONDS, FAILURE_MODES
+from labkit.lessons import panel
+from labkit.lessons import panel_html as view
 from labkit.liveloop import Pacer
 
 if TYPE_CHECKING:

@@ -12,10 +12,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from labkit import slo, slo_spec
+from labkit.alerts import watching
 from labkit.errors import InvalidInput, LabkitError
-from labkit.panel import epoch, inject
+from labkit.lessons.panel import inject
 from labkit.slo import budget_words
 from labkit.slo_spec import ALERT_WINDOWS, SLO, WINDOWS, Profile, duration, profile, ratio_record
+from labkit.words import epoch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,8 +135,12 @@ def compare_alerts(
     if node is None:
         node = clean_node(lab, failure, prefer, slo_profile)
     started = inject(lab, [node], failure, wait_seconds + 30).started_at[node]
+    seed_alert = watching("error_budget_remaining")
     watch = {
-        "ErrorBudgetBurn (seed, budget < 50 %)": ("ErrorBudgetBurn", None),
+        f"{seed_alert.name} (seed, budget < {seed_alert.threshold * 100:g} %)": (
+            seed_alert.name,
+            None,
+        ),
         f"{burn_alert} page": (burn_alert, "page"),
         f"{burn_alert} ticket": (burn_alert, "ticket"),
     }
@@ -242,9 +248,9 @@ def budget_figure(
 ) -> Any:
     """The node's budget around an incident (from 30 s before `since`, default the last
     `minutes`, to now), two ways, each on its own scale: the SLO's period budget remaining
-    (recording rules, a 1-day budget) and the node's own 600 s gauge (what ErrorBudgetBurn
-    reads), which a burst overspends many times over. 0 is "budget gone"; the last value is
-    said in words ("spent 4.2x its budget")."""
+    (recording rules, a 1-day budget) and the node's own 600 s gauge (what the seed's budget
+    alert reads), which a burst overspends many times over. 0 is "budget gone"; the last value
+    is said in words ("spent 4.2x its budget")."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -253,10 +259,11 @@ def budget_figure(
     prom = Prom(lab.prometheus_url)
     end = time.time()
     start = since - 30 if since is not None else end - 60 * minutes
+    seed_alert = watching("error_budget_remaining")
     panels = [
         (f"SLO {slo_name}: the 1-day period's budget left",
          f'slo:period_error_budget_remaining:ratio{{sloth_slo="{slo_name}", node="{node}"}}'),
-        ("the node's own 600 s budget, spent (what ErrorBudgetBurn reads; log scale)",
+        (f"the node's own 600 s budget, spent (what {seed_alert.name} reads; log scale)",
          f'1 - error_budget_remaining{{node="{node}"}}'),
     ]  # fmt: skip
     fig = make_subplots(
@@ -266,7 +273,7 @@ def budget_figure(
     for row, (title, expr) in enumerate(panels, start=1):
         frame = prom.range(expr, start, end, step=1)
         values = frame["value"].tolist() if len(frame) else []
-        # spent, in budgets (0.5 = ErrorBudgetBurn, 1 = gone, 15 = overspent 15x), on a log
+        # spent, in budgets (0.5 = the seed's alert, 1 = gone, 15 = overspent 15x), on a log
         # scale: the node's budget always; the day's budget once it is overspent (a lab
         # without a past), never as a negative share left
         spent = row == 2 or (len(values) > 0 and min(values) <= 0)
@@ -298,7 +305,8 @@ def budget_figure(
                              title_text="budgets spent", row=row, col=1)  # fmt: skip
             lines: list[tuple[float, str, str, str]] = [(1.0, "1x: budget gone", "solid", "black")]
             if row == 2:
-                lines.append((0.5, "0.5x: ErrorBudgetBurn fires", "dot", "red"))
+                at = 1 - seed_alert.threshold
+                lines.append((at, f"{at:g}x: {seed_alert.name} fires", "dot", "red"))
             for y, text, dash, colour in lines:
                 fig.add_hline(y=y, line_dash=dash, line_color=colour, line_width=1,
                               row=row, col=1)  # fmt: skip
