@@ -71,7 +71,8 @@ def one_round(
 
     # Every alert resolved and its resolution delivered, then 2.5 group_intervals more, so
     # Alertmanager has dropped the (alertname, node) groups: a new alert in a group that still
-    # exists waits for the group's next group_interval tick (see the README), and this
+    # exists waits for the group's next group_interval tick (see "Re-injections wait up to one
+    # group_interval" in docs/benchmarks.md#detection-latency-and-start-up), and this
     # benchmark measures incidents, not re-injections seconds after a recovery.
     def resolved() -> set[int]:
         return {int(n["node"] or 0) for n in lab.notifications(since=since)

@@ -6,7 +6,7 @@ connection's local address), so one server can listen on 1,000 sockets. `GET /me
 the OpenAPI schema) goes through FastAPI. Both paths share the functions below, and the
 FastAPI routes for /metrics and /health exist so the schema documents them.
 
-Endpoints (also in docs/API.md):
+Endpoints (also in docs/nodes.md#http-api-of-a-node):
   GET  /metrics   exposition text; 503 during node_crash
   GET  /health    {"status": "ok", ...}; 503 {"status": "down", ...} during node_crash
   GET  /faults    active faults with time left, and the node's history
