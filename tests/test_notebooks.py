@@ -34,6 +34,33 @@ def test_outputs_are_stripped_except_cells_marked_keep_output(path: Path) -> Non
         assert cell["execution_count"] is None, f"{path.name} cell {i} has an execution count"
 
 
+def test_refresh_outputs_keeps_only_the_kept_cells_outputs(tmp_path: Path) -> None:
+    """Every lesson is a notebook; scripts/refresh_outputs.py re-runs one (a real kernel) and
+    keeps the outputs of the cells nbval compares, nothing else."""
+    cells = [
+        {"cell_type": "code", "source": "# NBVAL_CHECK_OUTPUT\nprint(6 * 7)",
+         "metadata": {"keep_output": True}, "outputs": [], "execution_count": None},
+        {"cell_type": "code", "source": "print('scratch')", "metadata": {},
+         "outputs": [], "execution_count": None},
+        {"cell_type": "markdown", "source": "# a lesson", "metadata": {}},
+    ]  # fmt: skip
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "language": "python",
+          "display_name": "Python 3 (ipykernel)"}}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
+    path = tmp_path / "lesson.ipynb"
+    path.write_text(json.dumps(nb))
+    script = [sys.executable, str(REPO / "scripts" / "refresh_outputs.py")]
+    run = subprocess.run([*script, str(path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 kept cells refreshed" in run.stdout
+    kept, scratch, _ = json.loads(path.read_text())["cells"]
+    assert "".join(kept["outputs"][0]["text"]) == "42\n" and kept["execution_count"] == 1
+    assert scratch["outputs"] == [] and scratch["execution_count"] is None
+    assert path.read_text().endswith("}\n") and '\n "cells": [' in path.read_text()
+    missing = subprocess.run([*script, str(tmp_path / "nope.ipynb")], capture_output=True,
+                             text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and "no such notebook" in missing.stderr
+
+
 def run_nbval(notebook: Path, state_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """nbval in its own pytest, the kernel pointed at the lab in `state_dir`, its files kept
     in tmp_path."""
