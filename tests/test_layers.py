@@ -126,6 +126,44 @@ def test_no_import_cycle_in_labkit() -> None:
     assert not found, "import cycles:\n" + "\n".join(described)
 
 
+def documented_layers() -> dict[str, int]:
+    """module -> layer, from the tables of docs/ARCHITECTURE.md's "Layers" section (the
+    lessons' package is the layer above the last numbered one)."""
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    layers: dict[str, int] = {}
+    layer, lessons = 0, False
+    for line in section.splitlines():
+        heading = re.match(r"### (\d+)\.", line)
+        if heading:
+            layer = int(heading.group(1))
+        elif line.startswith("### On top"):
+            layer += 1
+            lessons = True
+            continue
+        cell = re.match(r"\| `([\w/.]+\.py)` \|", line)
+        if cell and layer:
+            path = cell.group(1)
+            if lessons:  # that table names its modules without the folder
+                path = f"labkit/lessons/{path}"
+            name = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            assert name not in layers, f"{name} is in two layers of ARCHITECTURE.md"
+            layers[name] = layer
+    return layers
+
+
+def test_every_module_is_in_one_documented_layer_and_imports_nothing_above_it() -> None:
+    edges = graph()
+    layers = documented_layers()
+    layers.setdefault("labkit.lessons", max(layers.values()))  # the package's own __init__
+    assert sorted(set(edges) - set(layers)) == [], "modules missing from ARCHITECTURE.md"
+    assert sorted(set(layers) - set(edges)) == [], "ARCHITECTURE.md lists modules that are gone"
+    upward = sorted(f"{m} (layer {layers[m]}) imports {t} (layer {layers[t]})"
+                    for m, targets in edges.items() for t in targets
+                    if layers[t] > layers[m])  # fmt: skip
+    assert not upward, "imports from a higher layer:\n" + "\n".join(upward)
+
+
 def test_nothing_outside_the_lessons_imports_them() -> None:
     edges = graph()
     lessons = {m for m in edges if m == "labkit.lessons" or m.startswith("labkit.lessons.")}
