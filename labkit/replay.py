@@ -17,25 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import InvalidInput, LabkitError, PortInUse
+from labkit import processes
+from labkit.errors import InvalidInput, LabkitError
 from labkit.journal import iso, read_journal
+from labkit.processes import Component, StartTimeout, check_port_free
 from labkit.recording import HistoryInfo
 from labkit.settings import Settings
-from labkit.stack import (
-    Component,
-    LabPaths,
-    StartTimeout,
-    check_port_free,
-    find_binary,
-    load_config,
-    read_pid,
-    spawn,
-    stop_component,
-    wait_ready,
-)
+from labkit.stack import LabPaths, find_binary, load_config, read_pid, stop_component
 
 DEFAULT_PORT = 9190
-PORT_RANGE = range(9190, 9200)  # tried in turn when no port is asked for
+PORT_RANGE = range(DEFAULT_PORT, DEFAULT_PORT + 10)  # tried in turn when no port is asked for
 
 
 def resolve(source: Path | str, settings: Settings | None = None) -> Path:
@@ -88,17 +79,6 @@ def running_url(directory: Path) -> str | None:
     return str(json.loads(meta.read_text())["url"])
 
 
-def _free_port(host: str) -> int:
-    for candidate in PORT_RANGE:
-        try:
-            check_port_free(host, candidate, "the replay Prometheus")
-            return candidate
-        except PortInUse:
-            continue
-    check_port_free(host, DEFAULT_PORT, "the replay Prometheus")  # raises, naming the owner
-    return DEFAULT_PORT
-
-
 def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1") -> str:
     """Serve the history in `directory` with Prometheus; returns its URL (reused if running).
     Without a port: the first free one from 9190 to 9199."""
@@ -107,7 +87,7 @@ def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1
     if (url := running_url(directory)) is not None:
         return url
     if port is None:
-        port = _free_port(host)
+        port = processes.first_free_port(host, PORT_RANGE, "the replay Prometheus")
     elif not 1 <= port <= 65535:
         raise InvalidInput("port", port, "a TCP port from 1 to 65535")
     check_port_free(host, port, "the replay Prometheus")
@@ -128,9 +108,9 @@ def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1
         f"{url}/-/ready",
         [port],
     )
-    spawn(comp, paths)
+    processes.spawn(comp, paths.processes)
     try:
-        wait_ready(comp, paths, time.monotonic() + 60)
+        processes.wait_ready(comp, paths.processes, time.monotonic() + 60)
     except StartTimeout:
         stop_component("prometheus", paths)
         raise

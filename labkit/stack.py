@@ -15,6 +15,7 @@ run as local processes with their state under `.lab/`.
     .lab/past.json                     the at-rest past backfilled on the first start (labkit.past)
 
 `up` is idempotent; `down` stops everything with SIGTERM (Prometheus flushes its head block).
+The processes are spawned, waited for and stopped by labkit.processes.
 On a first start (an empty TSDB) `up` backfills the fleet's at-rest past before Prometheus
 starts, and the nodes carry on from it (labkit.past; `past=False`, `--no-past`, skips it).
 """
@@ -27,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -38,10 +38,18 @@ from typing import Any, TextIO
 import yaml
 
 from labkit import past as past_mod
-from labkit import rulefiles
+from labkit import processes, rulefiles
 from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
-from labkit.errors import InvalidInput, LabkitError, PortInUse
-from labkit.fleet import FleetLayout, check_fleet_size, port_owner
+from labkit.errors import InvalidInput, LabkitError
+from labkit.fleet import FleetLayout, check_fleet_size
+from labkit.processes import (
+    Component,
+    ProcessFiles,
+    StartTimeout,
+    check_port_free,
+    http_ok,
+    tail,
+)
 from labkit.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent  # the repo: prometheus/, alertmanager/
@@ -132,15 +140,6 @@ class LabConfig:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
 
 
-@dataclass(frozen=True)
-class Component:
-    name: str
-    argv: list[str]
-    ready_url: str
-    ports: list[int] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)  # added to the environment
-
-
 # -- paths and configs -----------------------------------------------------------------------
 
 
@@ -152,11 +151,16 @@ class LabPaths:
     def lab_json(self) -> Path:
         return self.state / "lab.json"
 
+    @property
+    def processes(self) -> ProcessFiles:
+        """run/<component>.pid, logs/<component>.log; each process runs in the state folder."""
+        return ProcessFiles(pids=self.state / "run", logs=self.state / "logs", cwd=self.state)
+
     def pid(self, name: str) -> Path:
-        return self.state / "run" / f"{name}.pid"
+        return self.processes.pid(name)
 
     def log(self, name: str) -> Path:
-        return self.state / "logs" / f"{name}.log"
+        return self.processes.log(name)
 
     @property
     def prometheus(self) -> Path:
@@ -373,68 +377,22 @@ def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
     return Component("dashboard", argv, f"{config.dashboard_url}/", [config.dashboard_port], env)
 
 
-# -- processes -------------------------------------------------------------------------------
-
-
-def _alive(pid: int, argv0: str) -> bool:
-    """Is `pid` running and still the program we started (not a reused pid)?"""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    if state in ("Z", "X"):  # exited, not yet reaped
-        return False
-    if not cmdline:
-        # in the middle of execve: Popen has returned (close-on-exec fired) but the kernel
-        # has not yet set up the new program's arguments. It is the process we started.
-        return True
-    return Path(os.fsdecode(cmdline.split(b"\0")[0])).name == Path(argv0).name
+# -- processes (labkit.processes) ------------------------------------------------------------
 
 
 def read_pid(paths: LabPaths, name: str) -> int | None:
     """The pid of a running component; a stale pid file is removed."""
-    pid_file = paths.pid(name)
-    try:
-        info = json.loads(pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-    if _alive(info["pid"], info["argv0"]):
-        return int(info["pid"])
-    pid_file.unlink(missing_ok=True)
-    return None
+    return processes.read_pid(paths.pid(name))
 
 
-def check_port_free(host: str, port: int, what: str) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise PortInUse(port, host, what, port_owner(port)) from None
-
-
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    """Whether `url` answers 200. Anything else, a garbled answer included, is "not yet"."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return bool(r.status == 200)
-    except (OSError, http.client.HTTPException):
-        return False
+def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:
+    """SIGTERM, then SIGKILL after `wait` seconds; False when it was not running."""
+    return processes.stop(paths.pid(name), wait)
 
 
 def get_json(url: str, timeout: float = 3.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 # -- up / down / status ----------------------------------------------------------------------
@@ -517,9 +475,7 @@ def up(
         for sock in bind(config.host, config.layout().ports).values():
             sock.close()
 
-    paths.state.mkdir(parents=True, exist_ok=True)
-    for sub in ("run", "logs"):
-        (paths.state / sub).mkdir(exist_ok=True)
+    paths.processes.make()
     render_slo_rules(config, paths)
     rule_counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
     # Prometheus starts without its rules: a restarted lab's TSDB still holds the previous
@@ -537,11 +493,11 @@ def up(
         for comp in sorted(todo, key=lambda c: c.name == "prometheus"):
             if comp.name == "prometheus" and sim is not None:
                 _backfill_past(config, paths, sim, progress)
-            spawn(comp, paths)
+            processes.spawn(comp, paths.processes)
             started.append(comp)
         deadline = time.monotonic() + timeout
         for comp in todo:
-            wait_ready(comp, paths, deadline)
+            processes.wait_ready(comp, paths.processes, deadline)
             progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
         classic = probe_classic_ui(config.prometheus_url)  # once: Prometheus is ready
         _wait_targets(config, paths, deadline, progress, classic, rule_counts)
@@ -608,39 +564,6 @@ def labkit_command() -> str:
         return "labkit"
     rel = os.path.relpath(script)
     return str(script) if rel.startswith("..") else rel
-
-
-def spawn(comp: Component, paths: LabPaths) -> None:
-    log = paths.log(comp.name).open("ab")
-    log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(comp.argv)}\n".encode())
-    log.flush()
-    proc = subprocess.Popen(
-        comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=paths.state,
-        env={**os.environ, **comp.env} if comp.env else None,
-    )  # fmt: skip
-    log.close()
-    paths.pid(comp.name).write_text(json.dumps({"pid": proc.pid, "argv0": comp.argv[0]}))
-
-
-class StartTimeout(LabkitError):
-    pass
-
-
-def wait_ready(comp: Component, paths: LabPaths, deadline: float) -> None:
-    while not http_ok(comp.ready_url, timeout=0.5):
-        pid = read_pid(paths, comp.name)
-        if pid is None:
-            raise StartTimeout(
-                f"{comp.name} exited while starting. The end of {paths.log(comp.name)}:\n"
-                + tail(paths.log(comp.name))
-            )
-        if time.monotonic() > deadline:
-            raise StartTimeout(
-                f"{comp.name} was not ready at {comp.ready_url} in time. "
-                f"The end of {paths.log(comp.name)}:\n" + tail(paths.log(comp.name))
-            )
-        time.sleep(0.05)
 
 
 def drop_notification_log(paths: LabPaths) -> None:
@@ -750,40 +673,10 @@ def ensure_dashboard(settings: Settings, out: TextIO = sys.stdout, timeout: floa
         check_port_free(config.host, config.dashboard_port, "the lab's dashboard page")
         print(f"labkit dashboard: starting the dashboard page on port {config.dashboard_port}",
               file=out, flush=True)  # fmt: skip
-        spawn(comp, paths)
-        wait_ready(comp, paths, time.monotonic() + timeout)
+        processes.spawn(comp, paths.processes)
+        processes.wait_ready(comp, paths.processes, time.monotonic() + timeout)
     print(f"  dashboard      {config.dashboard_page}", file=out)
     print(f"  Alertmanager   {config.alertmanager_page}", file=out)
-
-
-def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:
-    pid = read_pid(paths, name)
-    if pid is None:
-        paths.pid(name).unlink(missing_ok=True)
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and _exists(pid):
-        time.sleep(0.05)
-    if _exists(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    paths.pid(name).unlink(missing_ok=True)
-    return True
-
-
-def _exists(pid: int) -> bool:
-    try:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return state.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return False
 
 
 def down(settings: Settings, out: TextIO = sys.stdout, quiet: bool = False) -> int:

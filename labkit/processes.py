@@ -1,0 +1,272 @@
+"""Local processes: spawned detached with a log, tracked by pid files, waited for, stopped.
+The lab's components (labkit.stack) and a replay's Prometheus (labkit.replay) run this way.
+
+    files = ProcessFiles(pids=state / "run", logs=state / "logs", cwd=state)
+    spawn(comp, files)                   # <logs>/<name>.log, <pids>/<name>.pid
+    wait_ready(comp, files, deadline)    # comp.ready_url answers, else StartTimeout
+    read_pid(files.pid(comp.name))       # the pid while it runs; None (file removed) if stale
+    stop(files.pid(comp.name))           # SIGTERM, SIGKILL after `wait` seconds
+
+A pid file holds the pid and the program it was written for (`{"pid": .., "argv0": ..}`); a
+pid that is gone, a zombie, or whose `/proc/<pid>/cmdline` names another program (a reused
+pid) is stale: its file is removed and it is never signalled. Each process starts in its own
+session (and so its own process group): a Ctrl-C in the terminal that started it does not
+reach it. `stop` signals the process itself, not its group.
+
+A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection).
+Ports: `check_port_free` raises PortInUse naming the program that holds the port;
+`first_free_port` and `free_port_block` find free ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit.errors import LabkitError, PortInUse
+
+
+class StartTimeout(LabkitError):
+    """A process exited while starting, or was not ready in time."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """A process to run: its name (pid file, log), command line, ready address, the ports
+    it listens on, and what it adds to the environment."""
+
+    name: str
+    argv: list[str]
+    ready_url: str  # http://... answers 200, or tcp://host:port accepts a connection
+    ports: list[int] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
+
+
+@dataclass(frozen=True)
+class ProcessFiles:
+    """Where processes keep their pid files and logs, and the folder they run in."""
+
+    pids: Path
+    logs: Path
+    cwd: Path
+
+    def pid(self, name: str) -> Path:
+        return self.pids / f"{name}.pid"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def make(self) -> None:
+        for folder in (self.cwd, self.pids, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+# -- start, pid files ------------------------------------------------------------------------
+
+
+def spawn(comp: Component, files: ProcessFiles) -> int:
+    """Start `comp` detached, its output appended to its log after a dated header line;
+    writes its pid file and returns its pid."""
+    with files.log(comp.name).open("ab") as log:
+        log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(comp.argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            comp.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=files.cwd,
+            env={**os.environ, **comp.env} if comp.env else None,
+        )  # fmt: skip
+    write_pid(files.pid(comp.name), proc.pid, comp.argv[0])
+    return proc.pid
+
+
+def write_pid(pid_file: Path, pid: int, argv0: str) -> None:
+    pid_file.write_text(json.dumps({"pid": pid, "argv0": argv0}))
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid of the running process `pid_file` names; a stale pid file is removed."""
+    try:
+        info = json.loads(pid_file.read_text())
+        pid, argv0 = int(info["pid"]), str(info["argv0"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if alive(pid, argv0):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def alive(pid: int, argv0: str) -> bool:
+    """Is `pid` running and still the program we started (not a reused pid)?"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    if state in ("Z", "X"):  # exited, not yet reaped
+        return False
+    if not cmdline:
+        # in the middle of execve: Popen has returned (close-on-exec fired) but the kernel
+        # has not yet set up the new program's arguments. It is the process we started.
+        return True
+    return Path(os.fsdecode(cmdline.split(b"\0")[0])).name == Path(argv0).name
+
+
+# -- readiness -------------------------------------------------------------------------------
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether `url` answers 200. Anything else, a garbled answer included, is "not yet"."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return bool(r.status == 200)
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections on `port`. Probe only ports below the
+    ephemeral range (32768-60999): a connection to a port nobody listens on there can
+    connect to itself (TCP simultaneous open)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def answers(address: str, timeout: float = 1.0) -> bool:
+    """Whether a ready address answers: `tcp://host:port` accepts, else `http_ok`."""
+    if address.startswith("tcp://"):
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        return port_open(host.strip("[]"), int(port), timeout)
+    return http_ok(address, timeout)
+
+
+def wait_ready(comp: Component, files: ProcessFiles, deadline: float) -> None:
+    """Until `comp.ready_url` answers; StartTimeout with the end of its log when the process
+    exits first or `deadline` (time.monotonic) passes."""
+    log = files.log(comp.name)
+    while not answers(comp.ready_url, timeout=0.5):
+        if read_pid(files.pid(comp.name)) is None:
+            raise StartTimeout(
+                f"{comp.name} exited while starting. The end of {log}:\n" + tail(log)
+            )
+        if time.monotonic() > deadline:
+            raise StartTimeout(
+                f"{comp.name} was not ready at {comp.ready_url} in time. "
+                f"The end of {log}:\n" + tail(log)
+            )
+        time.sleep(0.05)
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- stop ------------------------------------------------------------------------------------
+
+
+def stop(pid_file: Path, wait: float = 20.0) -> bool:
+    """SIGTERM the process `pid_file` names, SIGKILL if it is still there after `wait`
+    seconds; the pid file is removed. False when it was not running."""
+    pid = read_pid(pid_file)
+    if pid is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _exists(pid):
+        time.sleep(0.05)
+    if _exists(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _exists(pid: int) -> bool:
+    try:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return state.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+# -- ports -----------------------------------------------------------------------------------
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """PortInUse, naming `what` and the port's holder, unless a listener can bind `port`
+    (with SO_REUSEADDR, as the lab's servers do: a port in TIME_WAIT is free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            from labkit.fleet import port_owner
+
+            raise PortInUse(port, host, what, port_owner(port)) from None
+
+
+def first_free_port(host: str, candidates: Sequence[int], what: str) -> int:
+    """The first of `candidates` that is free; when none is, PortInUse for the first."""
+    for candidate in candidates:
+        try:
+            check_port_free(host, candidate, what)
+            return candidate
+        except PortInUse:
+            continue
+    check_port_free(host, candidates[0], what)  # raises, naming the owner
+    return candidates[0]
+
+
+def free_port_block(
+    count: int,
+    host: str = "127.0.0.1",
+    low: int = 20_000,
+    high: int = 32_000,
+    rng: random.Random | None = None,
+) -> int:
+    """A base port with `count` consecutive free ports on `host`, drawn from `low` to
+    `high`: by default below Linux's ephemeral range (32768-60999), as a port the OS may hand
+    to an outgoing connection can be taken between this check and a server's start, and a
+    readiness probe to a port nobody listens on yet can even connect to itself (TCP
+    simultaneous open) and read its own request. Bound without SO_REUSEADDR: a port in
+    TIME_WAIT is not free here, so any socket can bind the ports found."""
+    rng = rng or random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        held = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise LabkitError(f"no {count} consecutive free ports on {host} from {low} to {high}")
