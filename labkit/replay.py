@@ -5,25 +5,34 @@ DIR is what `labkit history` writes, or what `labkit archive` packed from a live
 An archive file (`.tar.gz`) is unpacked once under `.lab/replays/<name>/` and served from
 there. The replay's Prometheus scrapes nothing and evaluates no rule; it keeps every block
 (`--storage.tsdb.retention.time=100y`), so old histories are not trimmed away.
+
+While it runs, the replay keeps its own files in DIR/run/ (see `ReplayPaths`):
+
+    DIR/run/prometheus.yml   its config: no scrapes, no rules
+    DIR/run/prometheus.pid   its pid file, checked against /proc before use (labkit.processes)
+    DIR/run/prometheus.log   its output
+    DIR/run/replay.json      its URL
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labkit import processes
 from labkit.errors import InvalidInput, LabkitError
 from labkit.journal import iso, read_journal
-from labkit.processes import Component, StartTimeout, check_port_free
+from labkit.processes import Component, ProcessFiles, StartTimeout, check_port_free
 from labkit.recording import HistoryInfo
 from labkit.settings import Settings
-from labkit.stack import LabPaths, find_binary, load_config, read_pid, stop_component
+from labkit.stack import LabPaths, find_binary, load_config, read_pid
 
 DEFAULT_PORT = 9190
 PORT_RANGE = range(DEFAULT_PORT, DEFAULT_PORT + 10)  # tried in turn when no port is asked for
@@ -63,20 +72,54 @@ def unpack(archive: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _paths(directory: Path) -> LabPaths:
-    paths = LabPaths(directory / "run")
-    (paths.state / "run").mkdir(parents=True, exist_ok=True)
-    (paths.state / "logs").mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class ReplayPaths:
+    """A replay's own files, all in `DIR/run/`; its Prometheus runs there too."""
+
+    directory: Path
+
+    @property
+    def run(self) -> Path:
+        return self.directory / "run"
+
+    @property
+    def processes(self) -> ProcessFiles:
+        return ProcessFiles(pids=self.run, logs=self.run, cwd=self.run)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.processes.pid("prometheus")
+
+    @property
+    def config(self) -> Path:
+        return self.run / "prometheus.yml"
+
+    @property
+    def meta(self) -> Path:
+        return self.run / "replay.json"
+
+    def adopt_legacy(self) -> None:
+        """A replay started by an older labkit kept its pid file in DIR/run/run/ (and its log
+        in DIR/run/logs/): the pid file moves here, so it is found and can be stopped."""
+        old = self.run / "run" / "prometheus.pid"
+        if old.exists() and not self.pid_file.exists():
+            old.replace(self.pid_file)
+        with contextlib.suppress(OSError):
+            (self.run / "run").rmdir()
+
+
+def _paths(directory: Path) -> ReplayPaths:
+    paths = ReplayPaths(directory)
+    paths.adopt_legacy()
     return paths
 
 
 def running_url(directory: Path) -> str | None:
     """The URL of the replay Prometheus already serving `directory`, if any."""
     paths = _paths(directory)
-    meta = paths.state / "replay.json"
-    if read_pid(paths, "prometheus") is None or not meta.exists():
+    if processes.read_pid(paths.pid_file) is None or not paths.meta.exists():
         return None
-    return str(json.loads(meta.read_text())["url"])
+    return str(json.loads(paths.meta.read_text())["url"])
 
 
 def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1") -> str:
@@ -92,7 +135,8 @@ def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1
         raise InvalidInput("port", port, "a TCP port from 1 to 65535")
     check_port_free(host, port, "the replay Prometheus")
     paths = _paths(directory)
-    config = paths.state / "prometheus.yml"
+    paths.processes.make()
+    config = paths.config
     config.write_text("# labkit replay: no scrapes, no rules; the TSDB is all\nglobal: {}\n")
     url = f"http://{host}:{port}"
     comp = Component(
@@ -112,17 +156,17 @@ def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1
     try:
         processes.wait_ready(comp, paths.processes, time.monotonic() + 60)
     except StartTimeout:
-        stop_component("prometheus", paths)
+        processes.stop(paths.pid_file)
         raise
-    (paths.state / "replay.json").write_text(json.dumps({"url": url}))
+    paths.meta.write_text(json.dumps({"url": url}))
     return url
 
 
 def stop(directory: Path | str) -> bool:
     """Stop the replay Prometheus of `directory`; False if none was running."""
     paths = _paths(Path(directory).resolve())
-    (paths.state / "replay.json").unlink(missing_ok=True)
-    return stop_component("prometheus", paths)
+    paths.meta.unlink(missing_ok=True)
+    return processes.stop(paths.pid_file)
 
 
 # -- archives of a live lab ------------------------------------------------------------------
