@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ import pytest
 
 from labkit.exposition import render
 from labkit.node import Node
+from labkit.processes import free_port_block
 from labkit.service import NodeApp
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,26 +50,9 @@ def clock() -> FakeClock:
 
 
 def free_ports(count: int) -> int:
-    """A base port with `count` consecutive free ports on 127.0.0.1, below Linux's ephemeral
-    range (32768-60999): a port the OS may hand to an outgoing connection can be taken
-    between this check and the lab's start, and a readiness probe to a port nobody listens on
-    yet can even connect to itself (TCP simultaneous open) and read its own request."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 32_000 - count)
-        held = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                held.append(s)
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports")
+    """A base port with `count` consecutive free ports on 127.0.0.1, from 20000 to 32000:
+    below Linux's ephemeral range (see labkit.processes.free_port_block)."""
+    return free_port_block(count)
 
 
 def wait_http(url: str, timeout: float = 15.0) -> None:
