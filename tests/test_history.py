@@ -7,6 +7,7 @@ from __future__ import annotations
 import filecmp
 import math
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -373,9 +374,33 @@ def test_replay_cli_starts_reuses_and_stops(served: tuple[Path, Prom], tmp_path:
     )
     assert run.returncode == 0, run.stderr
     assert replay.running_url(other) == f"http://127.0.0.1:{port}"
+    # the replay's own files, in DIR/run/ (not DIR/run/run/, DIR/run/logs/)
+    files = {p.name for p in (other / "run").iterdir()}
+    assert files == {"prometheus.yml", "prometheus.pid", "prometheus.log", "replay.json"}
     run = subprocess.run([*LABKIT, "replay", str(other), "--stop"], capture_output=True, text=True)
     assert run.returncode == 0 and "stopped" in run.stdout
     assert replay.running_url(other) is None
+    assert not (other / "run" / "prometheus.pid").exists()
+
+
+def test_a_replay_started_by_an_older_labkit_is_found_and_stopped(tmp_path: Path) -> None:
+    """Older replays kept their pid file in DIR/run/run/; a process stands in for their
+    Prometheus (the pid file names the program it was written for)."""
+    from labkit.processes import alive, write_pid
+
+    legacy = tmp_path / "run" / "run"
+    legacy.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_pid(legacy / "prometheus.pid", proc.pid, sys.executable)
+        assert replay.stop(tmp_path) is True
+        assert not Path(f"/proc/{proc.pid}").exists()  # stopped (and reaped by stop)
+        assert not legacy.exists() and not (tmp_path / "run" / "prometheus.pid").exists()
+        assert replay.stop(tmp_path) is False
+    finally:
+        if alive(proc.pid, sys.executable):
+            proc.kill()
+            proc.wait()
 
 
 def test_a_query_that_outlasts_its_timeout_says_so(served: tuple[Path, Prom]) -> None:
