@@ -5,6 +5,7 @@ module only, and reading a recording or talking to a lab without loading the num
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def test_each_seed_alert_is_named_in_one_module_only() -> None:
         assert where == ["labkit/alerts.py"], f"{name} is named in {where}"
 
 
-@pytest.mark.parametrize("module", ["labkit.lab", "labkit.replay", "labkit.recording"])
+@pytest.mark.parametrize(
+    "module", ["labkit.lab", "labkit.replay", "labkit.recording", "labkit.processes"]
+)
 def test_importing_it_does_not_load_numpy(module: str) -> None:
     code = f"import sys, {module}; print('numpy' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -197,3 +200,14 @@ def test_the_recording_format_has_a_module_of_its_own() -> None:
     assert history.HistoryInfo is recording.HistoryInfo  # the simulator writes that format
     assert "labkit.history" not in Path(recording.__file__).read_text()
     assert not hasattr(history, "ensure")  # the lessons' cache is theirs (labkit.lessons.review)
+
+
+def test_processes_stand_below_the_lab_and_the_replay() -> None:
+    """Stack and replay use labkit.processes, not the other way round; nor does it load the
+    fleet (the holder of a taken port is looked up only when one is)."""
+    code = "import json, sys, labkit.processes; print(json.dumps(sorted(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    loaded = set(json.loads(r.stdout))
+    assert "labkit.processes" in loaded
+    assert not loaded & {"labkit.stack", "labkit.replay", "labkit.lab", "labkit.fleet"}
