@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake clock, free loopback ports, and a real fleet process."""
+"""Shared fixtures: a fake clock, free loopback ports, a real fleet process, and real labs on
+free ports (`running_lab`, `shared_lab`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -133,29 +134,40 @@ __all__ = [
     "RunningFleet",
     "make_app",
     "render",
+    "running_lab",
     "start_fleet",
 ]
 
 
-@pytest.fixture(scope="session")
-def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One embedded lab (6 nodes, free ports, temporary state) for the tests that only read
-    from it or inject faults that end by themselves; stopped at the end of the session."""
+@contextlib.contextmanager
+def running_lab(nodes: int, state: Path, out: TextIO | None = None) -> Iterator[Any]:
+    """A real embedded lab (`labkit up`) of `nodes` nodes on free loopback ports, its state in
+    `state`; `out` gets what `up` and `down` print (default: nowhere). Stopped on exit."""
     from labkit.lab import Lab
     from labkit.settings import Settings
     from labkit.stack import LabConfig, down, up
 
-    base = free_ports(6 + 4)
-    config = LabConfig(nodes=6, base_port=base, prometheus_port=base + 6,
-                       alertmanager_port=base + 7, receiver_port=base + 8,
-                       dashboard_port=base + 9)  # fmt: skip
-    settings = Settings(tmp_path_factory.mktemp("shared-lab"))
-    # what `labkit up` printed, for the tests of its address lines: <state>/up.txt
-    sink = (settings.state_dir / "up.txt").open("w")
+    base = free_ports(nodes + 4)
+    config = LabConfig(nodes=nodes, base_port=base, prometheus_port=base + nodes,
+                       alertmanager_port=base + nodes + 1, receiver_port=base + nodes + 2,
+                       dashboard_port=base + nodes + 3)  # fmt: skip
+    settings = Settings(state)
+    sink = out if out is not None else open(os.devnull, "w")  # noqa: SIM115
     try:
         up(config, settings, out=sink)
         sink.flush()
         yield Lab(config, settings)
     finally:
         down(settings, out=sink)
-        sink.close()
+        if out is None:
+            sink.close()
+
+
+@pytest.fixture(scope="session")
+def shared_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded lab (6 nodes, free ports, temporary state) for the tests that only read
+    from it or inject faults that end by themselves; stopped at the end of the session."""
+    state = tmp_path_factory.mktemp("shared-lab")
+    # what `labkit up` printed, for the tests of its address lines: <state>/up.txt
+    with (state / "up.txt").open("w") as sink, running_lab(6, state, sink) as lab:
+        yield lab

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, free_ports
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, free_ports, running_lab
 
 pytestmark = pytest.mark.live
 SHOTS = REPO / ".lab" / "screenshots"
@@ -32,22 +32,9 @@ WIDTH, HEIGHT = 1400, 1000
 @pytest.fixture(scope="module")
 def twelve_node_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A lab of the default size (12 nodes) on free ports with its own state folder."""
-    from labkit.lab import Lab
-    from labkit.settings import Settings
-    from labkit.stack import LabConfig, down, up
-
-    base = free_ports(12 + 4)
-    config = LabConfig(nodes=12, base_port=base, prometheus_port=base + 12,
-                       alertmanager_port=base + 13, receiver_port=base + 14,
-                       dashboard_port=base + 15)  # fmt: skip
-    settings = Settings(tmp_path_factory.mktemp("lesson2-lab"))
-    sink = (settings.state_dir / "up.txt").open("w")
-    try:
-        up(config, settings, out=sink)
-        yield Lab(config, settings)
-    finally:
-        down(settings, out=sink)
-        sink.close()
+    state = tmp_path_factory.mktemp("lesson2-lab")
+    with (state / "up.txt").open("w") as sink, running_lab(12, state, sink) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from labkit.lab import Lab
-from labkit.settings import Settings
 from labkit.stack import LabConfig, LabPaths, down, read_pid, up
-from tests.conftest import LABKIT, free_ports
+from tests.conftest import LABKIT, running_lab
 
 pytestmark = pytest.mark.live
 NODES = 6
@@ -38,22 +37,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    state = tmp_path_factory.mktemp("lab")
-    base = free_ports(NODES + 4)
-    config = LabConfig(
-        nodes=NODES,
-        base_port=base,
-        prometheus_port=base + NODES,
-        alertmanager_port=base + NODES + 1,
-        receiver_port=base + NODES + 2,
-        dashboard_port=base + NODES + 3,
-    )
-    settings = Settings(state)
-    try:
-        up(config, settings, out=open(os.devnull, "w"))  # noqa: SIM115
-        yield Lab(config, settings)
-    finally:
-        down(settings, out=open(os.devnull, "w"))  # noqa: SIM115
+    with running_lab(NODES, tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
 
 
 def firing(lab: Lab, alertname: str, node: int) -> list[dict[str, Any]]:

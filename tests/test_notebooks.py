@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_ports
+from tests.conftest import REPO, running_lab
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 LESSONS = ["01_fleet_tour.ipynb", "02_failure_injection.ipynb", "03_slo_burn.ipynb",
@@ -85,22 +85,8 @@ def learner_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     lessons run on it one after the other, as a learner would, twice each. (Not the 6-node
     shared lab: each run of lesson 3 takes a node per SLO out of use for the SLO's 2h24m
     window, and the other tests' bursts take more; 6 nodes run out.)"""
-    from labkit.lab import Lab
-    from labkit.settings import Settings
-    from labkit.stack import LabConfig, down, up
-
-    base = free_ports(12 + 4)
-    config = LabConfig(nodes=12, base_port=base, prometheus_port=base + 12,
-                       alertmanager_port=base + 13, receiver_port=base + 14,
-                       dashboard_port=base + 15)  # fmt: skip
-    settings = Settings(tmp_path_factory.mktemp("learner-lab"))
-    sink = open(os.devnull, "w")  # noqa: SIM115
-    try:
-        up(config, settings, out=sink)
-        yield Lab(config, settings)
-    finally:
-        down(settings, out=sink)
-        sink.close()
+    with running_lab(12, tmp_path_factory.mktemp("learner-lab")) as lab:
+        yield lab
 
 
 @pytest.mark.live

@@ -17,10 +17,9 @@ from labkit.lab import Lab
 from labkit.lessons.burn import compare_alerts
 from labkit.past import Past
 from labkit.query import Prom
-from labkit.settings import Settings
 from labkit.slo_spec import WINDOWS, duration, parse_duration, profile
-from labkit.stack import LabConfig, LabPaths, down, up
-from tests.conftest import free_ports
+from labkit.stack import LabPaths, down, up
+from tests.conftest import running_lab
 
 pytestmark = pytest.mark.live
 NODES = 6
@@ -30,18 +29,9 @@ TOLERANCE = parse_duration(duration(profile("lab-day").window(min(WINDOWS))), "w
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, str]]:
-    state = tmp_path_factory.mktemp("fresh-lab")
-    base = free_ports(NODES + 4)
-    config = LabConfig(nodes=NODES, base_port=base, prometheus_port=base + NODES,
-                       alertmanager_port=base + NODES + 1, receiver_port=base + NODES + 2,
-                       dashboard_port=base + NODES + 3)  # fmt: skip
-    settings = Settings(state)
     out = io.StringIO()
-    try:
-        up(config, settings, out=out)
-        yield Lab(config, settings), out.getvalue()
-    finally:
-        down(settings, out=io.StringIO())
+    with running_lab(NODES, tmp_path_factory.mktemp("fresh-lab"), out) as lab:
+        yield lab, out.getvalue()
 
 
 def test_a_first_start_backfills_the_past_and_says_so(fresh: tuple[Lab, str]) -> None:
