@@ -32,7 +32,13 @@ from typing import Any
 
 from labkit.alerts import INTENDED
 from labkit.client import request_json
-from labkit.errors import InvalidInput, LabkitError, NodeUnreachable, ServiceUnreachable
+from labkit.errors import (
+    InvalidInput,
+    LabkitError,
+    NodeUnreachable,
+    ServiceRefused,
+    ServiceUnreachable,
+)
 from labkit.journal import iso
 from labkit.matchers import Matcher, labels_text, matchers_text, parse_matchers
 from labkit.routing import Route, parse_routes
@@ -106,17 +112,8 @@ def _call(service: str, method: str, url: str, body: Any, timeout: float) -> Any
         raise ServiceUnreachable(service, base, exc.reason) from None
     if status >= 400:
         message = payload.get("message", payload) if isinstance(payload, dict) else payload
-        raise _Refused(service, status, str(message).strip())
+        raise ServiceRefused(service, status, str(message).strip())
     return payload
-
-
-class _Refused(LabkitError):
-    """A service answered with an error status."""
-
-    def __init__(self, service: str, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
-        super().__init__(f"{service} answered {status}: {message}")
 
 
 def parse_alert(raw: Mapping[str, Any]) -> Alert:
@@ -260,7 +257,7 @@ def create_silence(
     body = request.body(time.time() if now is None else now)
     try:
         answer = _call("Alertmanager", "POST", f"{am_url}/api/v2/silences", body, timeout)
-    except _Refused as exc:
+    except ServiceRefused as exc:
         where = "matchers" if "matcher" in exc.message else "silence"
         value = matchers_text(request.matchers) if where == "matchers" else body
         refused = f"Alertmanager refused it ({exc.status}): {exc.message}"
@@ -276,7 +273,7 @@ def silence(am_url: str, silence_id: str, timeout: float = 5.0) -> Silence:
                            "such as 787d073b-6bad-4951-8097-b4beab625f73")  # fmt: skip
     try:
         return parse_silence(_get("Alertmanager", f"{am_url}/api/v2/silence/{sid}", timeout))
-    except _Refused as exc:
+    except ServiceRefused as exc:
         if exc.status == 404:
             raise InvalidInput("silence id", sid, "the id of a silence Alertmanager has") from None
         raise

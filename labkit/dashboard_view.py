@@ -33,6 +33,7 @@ from typing import Any
 
 from labkit.alerts import alert_details  # one wording for every page: "SLO x, page"
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
+from labkit.errors import QueryRefused
 from labkit.words import natural_key
 
 RANGES_SECONDS = {"5 min": 300, "15 min": 900, "60 min": 3600}
@@ -247,11 +248,6 @@ class Feed:
             )
         snap.took_seconds = time.monotonic() - started
         return snap
-
-
-class QueryRefused(Exception):
-    def __init__(self, query: str, message: str) -> None:
-        super().__init__(f"Prometheus refused {query!r}: {message}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,16 +1,49 @@
-"""The exceptions labkit raises, one small tree.
+"""The exceptions labkit raises, one small tree: every class, its other bases, when it is raised.
 
-LabkitError                  anything labkit raises on purpose
-├── InvalidInput             a value a user gave is not allowed (CLI exit 2, HTTP 422)
-│                            carries .field, .value and .allowed
-├── PortInUse                a listener could not bind its port
-├── NodeUnreachable          a node's HTTP API did not answer
-└── ServiceUnreachable       Alertmanager or the alert receiver did not answer
+LabkitError                                 anything labkit raises on purpose; raised as it is
+│                                           where no subclass fits: a replayed lab has no nodes
+│                                           to inject into, a folder is not a recording,
+│                                           promtool is missing, a drill gave up waiting
+├── InvalidInput (ValueError)               a value a user gave is not allowed (CLI exit 2,
+│                                           HTTP 422); carries .field, .value and .allowed
+├── ScenarioError                           a scenario file has problems: all of them, each
+│                                           with its line (scenario.load; CLI exit 2)
+├── PortInUse (OSError)                     a listener could not bind its port (the fleet,
+│                                           `labkit up`); names who holds it when it can
+├── NodeUnreachable (ConnectionError)       a node's HTTP API did not answer (client)
+├── ServiceUnreachable (ConnectionError)    Alertmanager or the alert receiver did not answer
+├── ServiceRefused                          Alertmanager or the alert receiver answered with an
+│                                           error status (alertview); carries .status, .message
+├── PrometheusUnreachable (ConnectionError) nobody answered at Prometheus' URL (query.Prom)
+├── QueryTimeout (TimeoutError)             Prometheus did not finish a query within Prom's
+│                                           timeout
+├── QueryError                              Prometheus rejected a query (query.Prom); carries
+│                                           .query and Prometheus' own .message
+├── QueryRefused                            Prometheus rejected a dashboard panel's query;
+│                                           dashboard_view.Feed.fetch catches it and the panel
+│                                           shows it as a sentence
+├── LabNotRunning                           no lab runs from the state folder (Lab.connect,
+│                                           `labkit dashboard`)
+└── StartTimeout                            a process of `labkit up` or `labkit replay` exited
+                                            while starting, or was not ready in time
+
+The CLI turns a LabkitError into its message and exit status 2 when `bad_input` is true (the
+caller's input is wrong), else 1 (the world is).
+
+Private, never leaving its module: labkit.promjson._Unexpected (ValueError), the fast decoder's
+signal that a body is not the matrix it expects; promjson.decode catches it and falls back to
+json.loads.
+
+Built-in exceptions labkit raises itself are a programmer's mistakes, not a user's: ValueError
+from constructors given impossible arguments (a fleet of no nodes, model parameters out of
+range), KeyError for an alert or metric name labkit.alerts does not know.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from labkit.words import plural
 
 
 class LabkitError(Exception):
@@ -32,6 +65,18 @@ class InvalidInput(LabkitError, ValueError):
         if hint:
             message += f". {hint}"
         super().__init__(message)
+
+
+class ScenarioError(LabkitError):
+    """Every problem of a scenario file, one per line of the message."""
+
+    bad_input = True
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{path}: {plural(len(problems), 'problem')}\n" + "\n".join(f"  {p}" for p in problems)
+        )
 
 
 class PortInUse(LabkitError, OSError):
@@ -72,3 +117,53 @@ class ServiceUnreachable(LabkitError, ConnectionError):
             f"Is the lab running? Start it with `labkit up`; "
             f"`labkit status` shows which part is down."
         )
+
+
+class ServiceRefused(LabkitError):
+    """One of the lab's services (Alertmanager, the alert receiver) answered with an error
+    status; `message` is its own words."""
+
+    def __init__(self, service: str, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"{service} answered {status}: {message}")
+
+
+class PrometheusUnreachable(LabkitError, ConnectionError):
+    """Nobody answered at Prometheus' URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        super().__init__(
+            f"no answer from Prometheus at {url} ({reason}). Is the lab running? "
+            "Start it with `labkit up`."
+        )
+
+
+class QueryTimeout(LabkitError, TimeoutError):
+    """Prometheus is there but did not finish the query in time."""
+
+    def __init__(self, url: str, query: str, timeout: float) -> None:
+        self.url = url
+        super().__init__(
+            f"Prometheus at {url} did not answer {query!r} within {timeout:g} s: the query is "
+            "too heavy for the range and step asked. Use a coarser step or a shorter range, or "
+            "a longer timeout (Prom(url, timeout=...))."
+        )
+
+
+class QueryError(LabkitError):
+    """Prometheus rejected a query; `message` is Prometheus' own words."""
+
+    def __init__(self, query: str, message: str) -> None:
+        self.query = query
+        self.message = message
+        super().__init__(f"Prometheus rejected the query {query!r}: {message}")
+
+
+class QueryRefused(LabkitError):
+    """Prometheus rejected one of the dashboard's queries (the dashboard shows it in the
+    panel)."""
+
+    def __init__(self, query: str, message: str) -> None:
+        super().__init__(f"Prometheus refused {query!r}: {message}")

@@ -26,7 +26,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import InvalidInput, PrometheusUnreachable, QueryError, QueryTimeout
 from labkit.promjson import FastSession, Samples
 from labkit.words import natural_key
 
@@ -34,36 +34,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per series
-
-
-class QueryError(LabkitError):
-    """Prometheus rejected a query; `message` is Prometheus' own words."""
-
-    def __init__(self, query: str, message: str) -> None:
-        self.query = query
-        self.message = message
-        super().__init__(f"Prometheus rejected the query {query!r}: {message}")
-
-
-class PrometheusUnreachable(LabkitError, ConnectionError):
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        super().__init__(
-            f"no answer from Prometheus at {url} ({reason}). Is the lab running? "
-            "Start it with `labkit up`."
-        )
-
-
-class QueryTimeout(LabkitError, TimeoutError):
-    """Prometheus is there but did not finish the query in time."""
-
-    def __init__(self, url: str, query: str, timeout: float) -> None:
-        self.url = url
-        super().__init__(
-            f"Prometheus at {url} did not answer {query!r} within {timeout:g} s: the query is "
-            "too heavy for the range and step asked. Use a coarser step or a shorter range, or "
-            "a longer timeout (Prom(url, timeout=...))."
-        )
 
 
 Time = float | datetime

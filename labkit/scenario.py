@@ -24,21 +24,9 @@ from typing import Any
 import yaml
 
 from labkit import durations
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import InvalidInput, LabkitError, ScenarioError
 from labkit.failures import FAILURE_MODES, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 from labkit.words import plural
-
-
-class ScenarioError(LabkitError):
-    """Every problem of a scenario file, one per line of the message."""
-
-    bad_input = True
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            f"{path}: {plural(len(problems), 'problem')}\n" + "\n".join(f"  {p}" for p in problems)
-        )
 
 
 class _Span:

@@ -7,7 +7,34 @@
     drills      lesson 2: predict, inject, watch the alerts, check the prediction
     burn        lesson 3: error-budget figures and tables, SLO alerts against theory
     review      lessons 4 and 5: an offline incident review and alert scoring
+    silencing   lesson 6: silences and routes checked, the noisy alert fired and unsilenced
 
 Nothing in labkit outside this package imports it (tests/test_layers.py checks): the core
-(nodes, the lab, queries, SLO maths, recordings, scoring) stands without the lessons.
+(nodes, the lab, queries, SLO maths, recordings, scoring) stands without the lessons. The
+modules above are this package's `__all__`: a notebook imports them, `from labkit.lessons import
+review`, and calls their functions through them (`review.symptoms(prom, info)`).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from labkit.lessons import burn, drills, panel, panel_html, review, silencing, tour, widgets
+
+__all__ = ["burn", "drills", "panel", "panel_html", "review", "silencing", "tour", "widgets"]
+
+
+def __getattr__(name: str) -> Any:
+    """A lesson's module, imported on first use (PEP 562): `labkit.lessons.review` works
+    after `import labkit.lessons` alone."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{name}")
+    globals()[name] = module
+    return module
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
