@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from labkit import (
         alert_replay,
+        alerts,
         alertview,
         errors,
         journal,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from labkit.errors import (
         InvalidInput,
         LabkitError,
+        LabNotRunning,
         NodeUnreachable,
         PortInUse,
         PrometheusUnreachable,
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
         ScenarioError,
         ServiceRefused,
         ServiceUnreachable,
+        StartTimeout,
     )
     from labkit.failures import FAILURE_MODES
     from labkit.lab import Lab
@@ -82,11 +85,14 @@ _HOME = {
             "QueryTimeout",
             "QueryError",
             "QueryRefused",
+            "LabNotRunning",
+            "StartTimeout",
         )
     },
 }
 _MODULES = (
     "alert_replay",  # alert rules replayed over a recording: load_rules, replay
+    "alerts",  # the seed's alerts: names, thresholds, the failure each is meant to catch
     "alertview",  # Alertmanager's v2 API: groups, silences, routes, notifications
     "errors",  # the exception tree
     "journal",  # the injections journal; iso (epoch seconds as ISO 8601)
@@ -106,6 +112,7 @@ __all__ = [
     "Dashboard",
     "InvalidInput",
     "Lab",
+    "LabNotRunning",
     "LabkitError",
     "NodeUnreachable",
     "PortInUse",
@@ -117,7 +124,9 @@ __all__ = [
     "ScenarioError",
     "ServiceRefused",
     "ServiceUnreachable",
+    "StartTimeout",
     "alert_replay",
+    "alerts",
     "alertview",
     "errors",
     "journal",

@@ -41,6 +41,7 @@ range), KeyError for an alert or metric name labkit.alerts does not know.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from labkit.words import plural
@@ -167,3 +168,14 @@ class QueryRefused(LabkitError):
 
     def __init__(self, query: str, message: str) -> None:
         super().__init__(f"Prometheus refused {query!r}: {message}")
+
+
+class LabNotRunning(LabkitError):
+    """No lab runs from the state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(f"no lab is running from {state_dir}. Start one with `labkit up`.")
+
+
+class StartTimeout(LabkitError):
+    """A process exited while starting, or was not ready in time."""

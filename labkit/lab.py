@@ -29,14 +29,13 @@ from typing import Any
 
 from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, LabNotRunning
 from labkit.recording import HistoryInfo
 from labkit.recovery import Recovery
 from labkit.settings import Settings
 from labkit.stack import (
     NODE_JOB,
     LabConfig,
-    LabNotRunning,
     LabPaths,
     down,
     load_config,

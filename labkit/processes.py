@@ -34,11 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.errors import LabkitError, PortInUse
-
-
-class StartTimeout(LabkitError):
-    """A process exited while starting, or was not ready in time."""
+from labkit.errors import LabkitError, PortInUse, StartTimeout
 
 
 @dataclass(frozen=True)

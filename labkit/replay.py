@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit import processes
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import InvalidInput, LabkitError, StartTimeout
 from labkit.journal import iso, read_journal
-from labkit.processes import Component, ProcessFiles, StartTimeout, check_port_free
+from labkit.processes import Component, ProcessFiles, check_port_free
 from labkit.recording import HistoryInfo
 from labkit.settings import Settings
 from labkit.stack import LabPaths, find_binary, load_config, read_pid

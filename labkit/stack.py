@@ -40,12 +40,11 @@ import yaml
 from labkit import past as past_mod
 from labkit import processes, rulefiles
 from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import InvalidInput, LabkitError, LabNotRunning, StartTimeout
 from labkit.fleet import FleetLayout, check_fleet_size
 from labkit.processes import (
     Component,
     ProcessFiles,
-    StartTimeout,
     check_port_free,
     http_ok,
     tail,
@@ -55,11 +54,6 @@ from labkit.settings import Settings
 PROJECT = Path(__file__).resolve().parent.parent  # the repo: prometheus/, alertmanager/
 NODE_JOB = "edge-nodes"  # the scrape job of the nodes; alert rules and dashboards select it
 META_JOBS = ("prometheus", "alertmanager")  # Prometheus scrapes itself and Alertmanager too
-
-
-class LabNotRunning(LabkitError):
-    def __init__(self, state_dir: Path) -> None:
-        super().__init__(f"no lab is running from {state_dir}. Start one with `labkit up`.")
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,8 @@ def test_status_json_without_a_lab_exits_1_with_a_sentence_and_no_json(tmp_path:
 
 
 def test_the_start_up_timeout_names_the_classic_targets_page(tmp_path: Path) -> None:
-    from labkit.stack import Progress, StartTimeout, _wait_targets, render_prometheus
+    from labkit.errors import StartTimeout
+    from labkit.stack import Progress, _wait_targets, render_prometheus
 
     answers = {
         "/api/v1/targets": {"status": "success", "data": {"activeTargets": [

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from labkit.errors import PortInUse
+from labkit.errors import PortInUse, StartTimeout
 from labkit.processes import (
     Component,
     ProcessFiles,
-    StartTimeout,
     check_port_free,
     first_free_port,
     free_port_block,

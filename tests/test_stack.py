@@ -89,7 +89,7 @@ def test_up_with_clashing_ports_exits_2(tmp_path: Path) -> None:
 
 def test_connecting_to_no_lab_says_how_to_start_one(tmp_path: Path) -> None:
     from labkit import Lab
-    from labkit.stack import LabNotRunning
+    from labkit.errors import LabNotRunning
 
     with pytest.raises(LabNotRunning, match="labkit up"):
         Lab.connect(tmp_path)
