@@ -620,14 +620,14 @@ def _archive(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from labkit import replay, score
+    from labkit import score
     from labkit.alert_replay import load_rules
 
-    directory = replay.resolve(args.dir, settings)
+    directory, info = score.open_history(args.dir, settings)
     sets = {str(p): load_rules(p) for p in args.rules} if args.rules else None
     board = score.score_history(
-        directory, sets=sets, step=args.step, grace_seconds=args.grace, port=args.port,
-        progress=_bar(sys.stderr),
+        directory, info=info, sets=sets, step=args.step, grace_seconds=args.grace,
+        port=args.port, progress=_bar(sys.stderr),
     )  # fmt: skip
     if sys.stderr.isatty():
         print(file=sys.stderr)
