@@ -182,81 +182,86 @@ def parse(doc: Any) -> list[SLO]:
     entries = _need(doc, "slos", "", list, "slos: [...]")
     if not entries:
         raise InvalidInput("slos", entries, "at least one SLO")
-    out = []
-    for i, entry in enumerate(entries):
-        where = f"slos[{i}]"
-        name = _need(entry, "name", where, str, "name: requests-availability")
-        objective = entry.get("objective") if isinstance(entry, dict) else None
-        if isinstance(objective, bool) or not isinstance(objective, int | float):
-            raise InvalidInput(f"{where}.objective", objective, "a percentage, for example 99.9")
-        if 0 < objective < 1:
-            raise InvalidInput(
-                f"{where}.objective",
-                objective,
-                "a percentage between 0 and 100",
-                f"Objectives are percentages: did you mean {objective * 100:g}?",
-            )
-        if not 0 < objective < 100:
-            raise InvalidInput(
-                f"{where}.objective", objective, "a percentage between 0 and 100 (exclusive)"
-            )
-        sli = _need(
-            entry, "sli", where, dict, "sli: {events: {error_query: ..., total_query: ...}}"
+    return [_slo(entry, f"slos[{i}]", service, common) for i, entry in enumerate(entries)]
+
+
+def _slo(entry: Any, where: str, service: str, common: dict[str, str]) -> SLO:
+    """One entry of `slos:`, at `where` (slos[0]) in the spec."""
+    name = _need(entry, "name", where, str, "name: requests-availability")
+    objective = _objective(entry, where)
+    queries = _queries(entry, where)
+    alerting = entry.get("alerting") or {}
+    if not isinstance(alerting, dict):
+        raise InvalidInput(f"{where}.alerting", alerting, "a mapping")
+    alert_name = alerting.get("name") or f"{_camel(service)}{_camel(name)}BudgetBurn"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(alert_name)):
+        raise InvalidInput(
+            f"{where}.alerting.name", alert_name, "a valid alert name (letters, digits, _)"
         )
-        if "events" not in sli:
-            raise InvalidInput(
-                f"{where}.sli",
-                sorted(sli),
-                "an `events` SLI (raw and plugin SLIs are not supported)",
-            )
-        events = _need(
-            sli, "events", f"{where}.sli", dict, "events: {error_query: ..., total_query: ...}"
+    return SLO(
+        service=service,
+        name=name,
+        objective_percent=float(objective),
+        error_query=queries["error_query"],
+        total_query=queries["total_query"],
+        description=str(entry.get("description", "")),
+        labels={**common, **_labels(entry.get("labels"), f"{where}.labels")},
+        alert_name=str(alert_name),
+        alert_labels=_labels(alerting.get("labels"), f"{where}.alerting.labels"),
+        alert_annotations=_labels(alerting.get("annotations"), f"{where}.alerting.annotations"),
+        page_labels=_labels(
+            (alerting.get("page_alert") or {}).get("labels"),
+            f"{where}.alerting.page_alert.labels",
+        ),
+        ticket_labels=_labels(
+            (alerting.get("ticket_alert") or {}).get("labels"),
+            f"{where}.alerting.ticket_alert.labels",
+        ),
+    )
+
+
+def _objective(entry: Any, where: str) -> int | float:
+    """The objective, a percentage (99.9); 0.999 is refused with a hint."""
+    objective = entry.get("objective") if isinstance(entry, dict) else None
+    if isinstance(objective, bool) or not isinstance(objective, int | float):
+        raise InvalidInput(f"{where}.objective", objective, "a percentage, for example 99.9")
+    if 0 < objective < 1:
+        raise InvalidInput(
+            f"{where}.objective",
+            objective,
+            "a percentage between 0 and 100",
+            f"Objectives are percentages: did you mean {objective * 100:g}?",
         )
-        queries = {}
-        for q in ("error_query", "total_query"):
-            text = _need(
-                events, q, f"{where}.sli.events", str, f"{q}: sum(rate(...[{{{{.window}}}}]))"
-            )
-            if "{{.window}}" not in text:
-                raise InvalidInput(
-                    f"{where}.sli.events.{q}",
-                    text,
-                    "a query with the {{.window}} placeholder in its range, as Sloth's",
-                )
-            queries[q] = text
-        alerting = entry.get("alerting") or {}
-        if not isinstance(alerting, dict):
-            raise InvalidInput(f"{where}.alerting", alerting, "a mapping")
-        alert_name = alerting.get("name") or f"{_camel(service)}{_camel(name)}BudgetBurn"
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(alert_name)):
-            raise InvalidInput(
-                f"{where}.alerting.name", alert_name, "a valid alert name (letters, digits, _)"
-            )
-        out.append(
-            SLO(
-                service=service,
-                name=name,
-                objective_percent=float(objective),
-                error_query=queries["error_query"],
-                total_query=queries["total_query"],
-                description=str(entry.get("description", "")),
-                labels={**common, **_labels(entry.get("labels"), f"{where}.labels")},
-                alert_name=str(alert_name),
-                alert_labels=_labels(alerting.get("labels"), f"{where}.alerting.labels"),
-                alert_annotations=_labels(
-                    alerting.get("annotations"), f"{where}.alerting.annotations"
-                ),
-                page_labels=_labels(
-                    (alerting.get("page_alert") or {}).get("labels"),
-                    f"{where}.alerting.page_alert.labels",
-                ),
-                ticket_labels=_labels(
-                    (alerting.get("ticket_alert") or {}).get("labels"),
-                    f"{where}.alerting.ticket_alert.labels",
-                ),
-            )
+    if not 0 < objective < 100:
+        raise InvalidInput(
+            f"{where}.objective", objective, "a percentage between 0 and 100 (exclusive)"
         )
-    return out
+    return objective
+
+
+def _queries(entry: Any, where: str) -> dict[str, str]:
+    """The events SLI's error_query and total_query, each with its {{.window}} placeholder."""
+    sli = _need(entry, "sli", where, dict, "sli: {events: {error_query: ..., total_query: ...}}")
+    if "events" not in sli:
+        raise InvalidInput(
+            f"{where}.sli",
+            sorted(sli),
+            "an `events` SLI (raw and plugin SLIs are not supported)",
+        )
+    events = _need(
+        sli, "events", f"{where}.sli", dict, "events: {error_query: ..., total_query: ...}"
+    )
+    queries = {}
+    for q in ("error_query", "total_query"):
+        text = _need(events, q, f"{where}.sli.events", str, f"{q}: sum(rate(...[{{{{.window}}}}]))")
+        if "{{.window}}" not in text:
+            raise InvalidInput(
+                f"{where}.sli.events.{q}",
+                text,
+                "a query with the {{.window}} placeholder in its range, as Sloth's",
+            )
+        queries[q] = text
+    return queries
 
 
 def load(path: Path | str) -> list[SLO]:
