@@ -288,84 +288,102 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
     prof.check()
     groups = []
     for s in slos:
-        ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
         windows = {w: duration(prof.window(w)) for w in WINDOWS}
-        period = duration(prof.period_seconds)
-        budget = s.budget_text
-        records = [
-            {
-                "record": ratio_record(windows[w]),
-                "expr": f"({s.error_query.replace('{{.window}}', windows[w])})\n/\n"
-                f"({s.total_query.replace('{{.window}}', windows[w])})",
-                "labels": {**s.labels, **ident, "sloth_window": windows[w]},
-            }
-            for w in WINDOWS
-        ]
-        selector = f'{{sloth_id="{s.id}", sloth_service="{s.service}", sloth_slo="{s.name}"}}'
-        base = windows[WINDOWS[0]]
-        records += [
-            {
-                "record": "slo:objective:ratio",
-                "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:error_budget:ratio",
-                "expr": f"vector({budget})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:time_period:days",
-                "expr": f"vector({prof.period_seconds / DAY!r})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                # Sloth's average of the base-window ratio over the period, read through a
-                # subquery stepped by the base window: each step's sample covers its own
-                # window, so the average is over time, not over samples, whatever their
-                # spacing (a lab's backfilled past has one per base window; see labkit.past)
-                "record": ratio_record(period),
-                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
-                "/ ignoring (sloth_window)\n"
-                f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
-                "labels": {**s.labels, **ident, "sloth_window": period},
-            },
-            {
-                "record": "slo:period_burn_rate:ratio",
-                "expr": f"{ratio_record(period)}{selector}\n"
-                "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-                f"slo:error_budget:ratio{selector}",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:period_error_budget_remaining:ratio",
-                "expr": f"1 - slo:period_burn_rate:ratio{selector}",
-                "labels": {**s.labels, **ident},
-            },
-        ]
-        alerts = []
-        for severity, pairs in ALERT_WINDOWS.items():
-            terms = [
-                f"(\n  {_above(windows[short], selector, factor, budget)}\n"
-                f"  and\n  {_above(windows[long_], selector, factor, budget)}\n)"
-                for short, long_, factor in pairs
-            ]
-            extra = s.page_labels if severity == "page" else s.ticket_labels
-            alerts.append(
-                {
-                    "alert": s.alert_name,
-                    "expr": "\nor\n".join(terms),
-                    "labels": {**s.alert_labels, "sloth_severity": severity, **extra},
-                    "annotations": {
-                        "title": f"(({severity})) {s.service} {s.name} SLO error budget "
-                        "burn rate is too fast.",
-                        **s.alert_annotations,
-                    },
-                }
-            )
-        groups.append({"name": f"labkit-slo-sli-recordings-{s.id}", "rules": records})
-        groups.append({"name": f"labkit-slo-alerts-{s.id}", "rules": alerts})
+        groups.append(
+            {"name": f"labkit-slo-sli-recordings-{s.id}", "rules": _records(s, prof, windows)}
+        )
+        groups.append({"name": f"labkit-slo-alerts-{s.id}", "rules": _alerts(s, windows)})
     return {"groups": groups}
+
+
+def _selector(s: SLO) -> str:
+    return f'{{sloth_id="{s.id}", sloth_service="{s.service}", sloth_slo="{s.name}"}}'
+
+
+def _records(s: SLO, prof: Profile, windows: dict[float, str]) -> list[dict[str, Any]]:
+    """The SLI's error ratio over every window, then the SLO's metadata, as Sloth's."""
+    ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
+    period = duration(prof.period_seconds)
+    budget = s.budget_text
+    selector = _selector(s)
+    records = [
+        {
+            "record": ratio_record(windows[w]),
+            "expr": f"({s.error_query.replace('{{.window}}', windows[w])})\n/\n"
+            f"({s.total_query.replace('{{.window}}', windows[w])})",
+            "labels": {**s.labels, **ident, "sloth_window": windows[w]},
+        }
+        for w in WINDOWS
+    ]
+    base = windows[WINDOWS[0]]
+    records += [
+        {
+            "record": "slo:objective:ratio",
+            "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:error_budget:ratio",
+            "expr": f"vector({budget})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:time_period:days",
+            "expr": f"vector({prof.period_seconds / DAY!r})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            # Sloth's average of the base-window ratio over the period, read through a
+            # subquery stepped by the base window: each step's sample covers its own
+            # window, so the average is over time, not over samples, whatever their
+            # spacing (a lab's backfilled past has one per base window; see labkit.past)
+            "record": ratio_record(period),
+            "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
+            "/ ignoring (sloth_window)\n"
+            f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
+            "labels": {**s.labels, **ident, "sloth_window": period},
+        },
+        {
+            "record": "slo:period_burn_rate:ratio",
+            "expr": f"{ratio_record(period)}{selector}\n"
+            "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
+            f"slo:error_budget:ratio{selector}",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:period_error_budget_remaining:ratio",
+            "expr": f"1 - slo:period_burn_rate:ratio{selector}",
+            "labels": {**s.labels, **ident},
+        },
+    ]
+    return records
+
+
+def _alerts(s: SLO, windows: dict[float, str]) -> list[dict[str, Any]]:
+    """The page and ticket multi-window multi-burn-rate alerts."""
+    budget = s.budget_text
+    selector = _selector(s)
+    alerts = []
+    for severity, pairs in ALERT_WINDOWS.items():
+        terms = [
+            f"(\n  {_above(windows[short], selector, factor, budget)}\n"
+            f"  and\n  {_above(windows[long_], selector, factor, budget)}\n)"
+            for short, long_, factor in pairs
+        ]
+        extra = s.page_labels if severity == "page" else s.ticket_labels
+        alerts.append(
+            {
+                "alert": s.alert_name,
+                "expr": "\nor\n".join(terms),
+                "labels": {**s.alert_labels, "sloth_severity": severity, **extra},
+                "annotations": {
+                    "title": f"(({severity})) {s.service} {s.name} SLO error budget "
+                    "burn rate is too fast.",
+                    **s.alert_annotations,
+                },
+            }
+        )
+    return alerts
 
 
 def _above(window: str, selector: str, factor: float, budget: str) -> str:
