@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from labkit import durations
 from labkit.errors import InvalidInput, LabkitError, NodeUnreachable
@@ -34,6 +34,11 @@ from labkit.failures import (
 )
 from labkit.settings import Settings
 from labkit.words import plural
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    _Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _LIST_LIMIT = 24  # above this many nodes, inject/recover print a summary instead of a line each
@@ -104,19 +109,36 @@ def _iso_time(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    modes = "\n".join(f"  {m:<14} {effect}" for m, effect in FAILURE_EFFECTS.items())
-    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="labkit",
         description="An SRE lab on a laptop: simulated edge nodes, failure injection, alerts.",
-        epilog=f"Failure modes:\n{modes}",
+        epilog=f"Failure modes:\n{_modes_text()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--state-dir", type=Path, help="lab state folder (default: .lab/ in the project)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # `labkit --help` lists the commands in this order
+    _add_serving(sub)  # fleet, node
+    _add_faults(sub)  # inject, recover
+    _add_views(sub)  # dashboard, status, notifications
+    _add_up_down(sub)  # up, down
+    _add_slo(sub)  # slo generate
+    _add_scenario(sub)  # scenario validate, scenario run
+    _add_recordings(sub)  # history, replay, archive, score
+    _add_plumbing(sub)  # compose-files, receiver
+    return parser
 
+
+def _modes_text() -> str:
+    return "\n".join(f"  {m:<14} {effect}" for m, effect in FAILURE_EFFECTS.items())
+
+
+_TARGET_HELP = "a node id, or all"
+
+
+def _add_serving(sub: _Subcommands) -> None:
     def serving(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
         p.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
@@ -144,16 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="port to listen on (8000)")  # fmt: skip
     serving(node)
 
-    target_help = "a node id, or all"
+
+def _add_faults(sub: _Subcommands) -> None:
     inject = sub.add_parser(
         "inject",
         help="inject a failure into one node or all",
         description="Inject a failure into one node or all; it ends by itself after\n"
         "--duration seconds (or earlier with `labkit recover`).",
-        epilog=f"Failure modes (--failure):\n{modes}",
-        formatter_class=raw,
+        epilog=f"Failure modes (--failure):\n{_modes_text()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inject.add_argument("--node", required=True, help=target_help)
+    inject.add_argument("--node", required=True, help=_TARGET_HELP)
     inject.add_argument(
         "--failure",
         required=True,
@@ -174,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="End injected failures before they expire. Prints a line per node that "
         "had something to recover, then (for several nodes) one summary line.",
     )
-    recover.add_argument("--node", required=True, help=target_help)
+    recover.add_argument("--node", required=True, help=_TARGET_HELP)
     recover.add_argument(
         "--failure",
         choices=FAILURE_MODES,
@@ -182,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the mode to end (default: all of them)",
     )
 
+
+def _add_views(sub: _Subcommands) -> None:
     sub.add_parser(
         "dashboard",
         help="the running lab's dashboard page (Voilà): start it if it is not running, and "
@@ -189,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     status = sub.add_parser("status", help="the lab's components, addresses, targets and nodes")
-    status.add_argument("--node", default="all", help=target_help + " (all)")
+    status.add_argument("--node", default="all", help=_TARGET_HELP + " (all)")
     status.add_argument(
         "--json",
         action="store_true",
@@ -213,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="then print new ones as they arrive, oldest first like tail -f, "
                             "until Ctrl-C")  # fmt: skip
 
+
+def _add_up_down(sub: _Subcommands) -> None:
     up = sub.add_parser(
         "up",
         help="start the lab: nodes, Prometheus, Alertmanager, alert receiver",
@@ -258,10 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
 
-    slo = sub.add_parser("slo", help="SLOs: generate burn-rate rules from a spec")
-    slo_sub = slo.add_subparsers(dest="slo_command", required=True, metavar="SLO_COMMAND")
+
+def _add_slo(sub: _Subcommands) -> None:
     from labkit import slo_spec
 
+    slo = sub.add_parser("slo", help="SLOs: generate burn-rate rules from a spec")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True, metavar="SLO_COMMAND")
     generate = slo_sub.add_parser(
         "generate",
         help="recording rules and multi-window multi-burn-rate alerts from an SLO spec",
@@ -285,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--tests", type=Path, help="also write promtool test cases for them here")
 
+
+def _add_scenario(sub: _Subcommands) -> None:
     scenario = sub.add_parser("scenario", help="timed schedules of injections")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
     validate = scenario_sub.add_parser("validate", help="report every problem of a scenario file")
@@ -292,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     play = scenario_sub.add_parser("run", help="play a scenario against the running lab")
     play.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
 
+
+def _add_recordings(sub: _Subcommands) -> None:
     hist = sub.add_parser(
         "history", help="simulate a scenario offline into a Prometheus TSDB (promtool backfill)"
     )
@@ -328,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the replay Prometheus' port (the first free from 9190)")  # fmt: skip
     sc.add_argument("--csv", type=Path, metavar="FILE", help="also write the per-mode table")
 
+
+def _add_plumbing(sub: _Subcommands) -> None:
     files = sub.add_parser(
         "compose-files",
         help="write the compose stack's generated files (targets, Alertmanager, dashboard)",
@@ -339,7 +374,6 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     receiver.add_argument("--port", type=_positive_int("--port"), default=9095,
                           help="port to listen on (9095)")  # fmt: skip
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -586,14 +620,14 @@ def _archive(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from labkit import replay, score
+    from labkit import score
     from labkit.alert_replay import load_rules
 
-    directory = replay.resolve(args.dir, settings)
+    directory, info = score.open_history(args.dir, settings)
     sets = {str(p): load_rules(p) for p in args.rules} if args.rules else None
     board = score.score_history(
-        directory, sets=sets, step=args.step, grace_seconds=args.grace, port=args.port,
-        progress=_bar(sys.stderr),
+        directory, info=info, sets=sets, step=args.step, grace_seconds=args.grace,
+        port=args.port, progress=_bar(sys.stderr),
     )  # fmt: skip
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -90,24 +90,68 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _map
 
 
 def parse(text: str, path: str = "<scenario>") -> Scenario:
+    """A scenario from its YAML; raises a ScenarioError listing every problem, each with its
+    line: the top-level fields', each schedule entry's, then the overlaps."""
+    doc = _document(text, path)
+    top, problems = _top_level(doc)
+    injections: list[Injection] = []
+    controls: list[Control] = []
+    for entry in top.schedule:
+        made, said = _entry(entry, int(doc["__line__"]), top.nodes, top.duration_seconds)
+        problems += said
+        if isinstance(made, Injection):
+            injections.append(made)
+        elif isinstance(made, Control):
+            controls.append(made)
+    problems += _conflicts(injections, controls)
+    if problems:
+        raise ScenarioError(path, problems)
+    return Scenario(
+        str(doc.get("name", Path(path).stem)),
+        top.seed,
+        top.nodes,
+        top.duration_seconds,
+        tuple(sorted(injections, key=lambda i: i.at_seconds)),
+        tuple(sorted(controls, key=lambda c: c.at_seconds)),
+        str(doc.get("description", "")),
+        top.step_seconds,
+    )
+
+
+def _document(text: str, path: str) -> dict[str, Any]:
+    """The YAML mapping, each mapping in it with its `__line__`."""
     try:
         doc = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         raise ScenarioError(path, [f"not valid YAML: {exc}"]) from None
-    problems: list[str] = []
     if not isinstance(doc, dict):
         raise ScenarioError(
             path, ["line 1: a scenario is a mapping with seed, nodes, duration, schedule"]
         )
+    return doc
+
+
+class _TopLevel(NamedTuple):
+    seed: int
+    nodes: int
+    duration_seconds: float
+    step_seconds: float
+    schedule: list[Any]
+
+
+def _top_level(doc: dict[str, Any]) -> tuple[_TopLevel, list[str]]:
+    """seed, nodes, duration, step and schedule, each checked (a default where it is wrong,
+    so that the schedule can still be checked), and their problems."""
+    where = f"line {doc['__line__']}"
+    problems: list[str] = []
 
     def top(key: str, check: Any, allowed: str, default: Any = None) -> Any:
         value = doc.get(key, default)
         ok = check(value)
         if not ok:
-            problems.append(f"line {doc['__line__']}: {key} must be {allowed}; got {value!r}")
+            problems.append(f"{where}: {key} must be {allowed}; got {value!r}")
         return value if ok else default
 
-    name = str(doc.get("name", Path(path).stem))
     seed = top(
         "seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number", 0
     )
@@ -119,102 +163,103 @@ def parse(text: str, path: str = "<scenario>") -> Scenario:
     )
     total = seconds(doc.get("duration"))
     if total is None or total <= 0:
-        problems.append(
-            f"line {doc['__line__']}: duration must be such as 10m; got {doc.get('duration')!r}"
-        )
+        problems.append(f"{where}: duration must be such as 10m; got {doc.get('duration')!r}")
         total = 0.0
     step = seconds(doc.get("step", 15))
     if step is None or not 1 <= step <= 3600:
-        problems.append(
-            f"line {doc['__line__']}: step must be from 1s to 1h; got {doc.get('step')!r}"
-        )
+        problems.append(f"{where}: step must be from 1s to 1h; got {doc.get('step')!r}")
         step = 15.0
     schedule = doc.get("schedule") or []
     if not isinstance(schedule, list):
-        problems.append(
-            f"line {doc['__line__']}: schedule must be a list of injections and control periods"
-        )
+        problems.append(f"{where}: schedule must be a list of injections and control periods")
         schedule = []
-    injections: list[Injection] = []
-    controls: list[Control] = []
-    for entry in schedule:
-        line = int(entry["__line__"]) if isinstance(entry, dict) else int(doc["__line__"])
-        where = f"line {line}"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: each schedule entry is a mapping; got {entry!r}")
-            continue
-        unknown = set(entry) - {"at", "nodes", "node", "failure", "duration", "control", "__line__"}
-        if unknown:
-            problems.append(
-                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-                "allowed: at, nodes, failure, duration, control"
-            )
-        at = seconds(entry.get("at"))
-        length = seconds(entry.get("duration"))
-        if at is None or at < 0:
-            problems.append(
-                f"{where}: at must be an offset such as 90s or 2m; got {entry.get('at')!r}"
-            )
-            continue
-        if entry.get("control"):
-            if length is None or length <= 0:
-                problems.append(
-                    f"{where}: a control period needs a duration; got {entry.get('duration')!r}"
-                )
-                continue
-            if at + length > total:
-                problems.append(
-                    f"{where}: the control period ends at {at + length:g} s, "
-                    f"after the scenario ({total:g} s)"
-                )
-            controls.append(Control(at, length, line))
-            continue
-        failure = entry.get("failure")
-        if failure not in FAILURE_MODES:
-            problems.append(
-                f"{where}: failure must be one of {', '.join(FAILURE_MODES)}; got {failure!r}"
-            )
-        if length is None or not MIN_DURATION_SECONDS <= length <= MAX_DURATION_SECONDS:
-            problems.append(
-                f"{where}: duration must be from 1s to 1h; got {entry.get('duration')!r}"
-            )
-            length = None
-        elif at + length > total:
-            problems.append(
-                f"{where}: the injection ends at {at + length:g} s, past the end ({total:g} s)"
-            )
-        spec = entry.get("nodes", entry.get("node"))
-        targets: tuple[int, ...] = ()
-        if spec == "all":
-            targets = tuple(range(1, nodes + 1))
-        else:
-            listed: list[Any] = spec if isinstance(spec, list) else [spec]
-            bad = [
-                n
-                for n in listed
-                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= nodes
-            ]
-            if bad or not listed:
-                problems.append(
-                    f"{where}: nodes must be ids from 1 to {nodes} or all; got {spec!r}"
-                )
-            else:
-                targets = tuple(sorted(set(listed)))
-        if failure in FAILURE_MODES and length is not None and targets:
-            injections.append(Injection(at, targets, failure, length, line))
-    problems += _conflicts(injections, controls)
-    if problems:
-        raise ScenarioError(path, problems)
-    return Scenario(
-        name,
-        seed,
-        nodes,
-        total,
-        tuple(sorted(injections, key=lambda i: i.at_seconds)),
-        tuple(sorted(controls, key=lambda c: c.at_seconds)),
-        str(doc.get("description", "")),
-        step,
-    )
+    return _TopLevel(seed, nodes, total, step, schedule), problems
+
+
+_ENTRY_FIELDS = {"at", "nodes", "node", "failure", "duration", "control", "__line__"}
+
+
+def _entry(
+    entry: Any, doc_line: int, nodes: int, total: float
+) -> tuple[Injection | Control | None, list[str]]:
+    """One schedule entry, checked: what it schedules (None when it cannot be used) and its
+    problems."""
+    line = int(entry["__line__"]) if isinstance(entry, dict) else doc_line
+    where = f"line {line}"
+    if not isinstance(entry, dict):
+        return None, [f"{where}: each schedule entry is a mapping; got {entry!r}"]
+    problems = []
+    unknown = set(entry) - _ENTRY_FIELDS
+    if unknown:
+        problems.append(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+            "allowed: at, nodes, failure, duration, control"
+        )
+    at = seconds(entry.get("at"))
+    length = seconds(entry.get("duration"))
+    if at is None or at < 0:
+        problems.append(f"{where}: at must be an offset such as 90s or 2m; got {entry.get('at')!r}")
+        return None, problems
+    made: Injection | Control | None
+    if entry.get("control"):
+        made, said = _control(entry, at, length, line, total)
+    else:
+        made, said = _injection(entry, at, length, line, nodes, total)
+    return made, problems + said
+
+
+def _control(
+    entry: dict[str, Any], at: float, length: float | None, line: int, total: float
+) -> tuple[Control | None, list[str]]:
+    where = f"line {line}"
+    if length is None or length <= 0:
+        return None, [f"{where}: a control period needs a duration; got {entry.get('duration')!r}"]
+    problems = []
+    if at + length > total:
+        problems.append(
+            f"{where}: the control period ends at {at + length:g} s, "
+            f"after the scenario ({total:g} s)"
+        )
+    return Control(at, length, line), problems
+
+
+def _injection(
+    entry: dict[str, Any], at: float, length: float | None, line: int, nodes: int, total: float
+) -> tuple[Injection | None, list[str]]:
+    where = f"line {line}"
+    problems = []
+    failure = entry.get("failure")
+    if failure not in FAILURE_MODES:
+        problems.append(
+            f"{where}: failure must be one of {', '.join(FAILURE_MODES)}; got {failure!r}"
+        )
+    if length is None or not MIN_DURATION_SECONDS <= length <= MAX_DURATION_SECONDS:
+        problems.append(f"{where}: duration must be from 1s to 1h; got {entry.get('duration')!r}")
+        length = None
+    elif at + length > total:
+        problems.append(
+            f"{where}: the injection ends at {at + length:g} s, past the end ({total:g} s)"
+        )
+    spec = entry.get("nodes", entry.get("node"))
+    targets = _targets(spec, nodes)
+    if targets is None:
+        problems.append(f"{where}: nodes must be ids from 1 to {nodes} or all; got {spec!r}")
+    if failure in FAILURE_MODES and length is not None and targets:
+        return Injection(at, targets, failure, length, line), problems
+    return None, problems
+
+
+def _targets(spec: Any, nodes: int) -> tuple[int, ...] | None:
+    """`nodes:` as sorted node ids (`all`: every one); None unless ids from 1 to `nodes`."""
+    if spec == "all":
+        return tuple(range(1, nodes + 1))
+    listed: list[Any] = spec if isinstance(spec, list) else [spec]
+    bad = [
+        n for n in listed if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= nodes
+    ]
+    if bad or not listed:
+        return None
+    return tuple(sorted(set(listed)))
 
 
 def _conflicts(injections: list[Injection], controls: list[Control]) -> list[str]:

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from labkit.alert_replay import Rule, load_rules, parse_rules, replay, spans
 from labkit.alerts import INTENDED
@@ -43,11 +43,19 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from labkit.query import Prom
+    from labkit.settings import Settings
 
 REPLAY_TIMEOUT = 300.0  # seconds per range query: long windows over a week are slow
 SEED_RULES = PROJECT / "prometheus" / "rules" / "alerts.yml"
 SLO_SPEC = PROJECT / "slo" / "edge.yml"
 FAULT_COLUMNS = ["node", "failure", "start", "end"]
+RULE_COLUMNS = [
+    "rule_set", "alertname", "firings", "false_alerts", "precision", "control_false_alerts",
+]  # fmt: skip
+MODE_COLUMNS = [
+    "rule_set", "alertname", "failure", "intended", "faults", "detected", "recall", "detect_s",
+    "notify_s", "resolve_s",
+]  # fmt: skip
 
 
 def default_grace(step: float) -> float:
@@ -177,6 +185,24 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else math.nan
 
 
+class _Firing(NamedTuple):
+    """One firing of a rule: on a node (None: fleet-wide), from `fired_at` to `resolved_at`
+    (None: still firing at the end), epoch seconds."""
+
+    node: str | None
+    fired_at: float
+    resolved_at: float | None
+
+
+@dataclass(frozen=True)
+class _Detection:
+    """A rule's first firing that detects a fault, timed from the fault (seconds)."""
+
+    detect_s: float  # firing - fault start
+    resolve_s: float | None  # the firing's resolution - fault end (None: still firing)
+    notify_s: float | None  # first matching `firing` notification - fault start (None: none)
+
+
 def score(
     firings: pd.DataFrame,
     faults: pd.DataFrame,
@@ -190,126 +216,173 @@ def score(
 ) -> Score:
     """Score firing intervals (as `alert_replay.replay` gives them) against `faults`.
     `rule_names` lists each rule set's rules, so rules that never fired are scored too."""
-    import pandas as pd
-
     if grace_seconds < 0:
         raise InvalidInput("grace_seconds", grace_seconds, "0 or more seconds")
+    fault_list = list(faults.itertuples(index=False))
+    detected_by: list[list[str]] = [[] for _ in fault_list]
+    rule_rows, mode_rows = [], []
+    for rule_set, names in _rule_names(firings, rule_names).items():
+        for name in names:
+            fired = _firings_of(firings, rule_set, name)
+            rule_rows.append(_rule_row(rule_set, name, fired, fault_list, controls, grace_seconds))
+            found = _detections(fired, fault_list, name, notifications or [], grace_seconds)
+            for i in found:
+                detected_by[i].append(f"{rule_set}/{name}")
+            mode_rows += _mode_rows(rule_set, name, fault_list, found)
+    origin = origin if origin is not None else (faults["start"].min() if len(faults) else 0.0)
+    return _board(firings, faults, detected_by, rule_rows, mode_rows, origin, grace_seconds)
+
+
+def _rule_names(
+    firings: pd.DataFrame, rule_names: dict[str, list[str]] | None
+) -> dict[str, list[str]]:
+    """Each rule set's rules: those listed, then those that fired, each once, in order."""
     names = {k: list(dict.fromkeys(v)) for k, v in (rule_names or {}).items()}
     for rs, name in firings[["rule_set", "alertname"]].drop_duplicates().itertuples(index=False):
         names.setdefault(rs, [])
         if name not in names[rs]:
             names[rs].append(name)
-    fault_list = list(faults.itertuples(index=False))
+    return names
 
-    def detects(node: Any, fired: float, f: Any) -> bool:
-        return bool((node is None or node == f.node) and f.start <= fired < f.end + grace_seconds)
 
-    rule_rows, mode_rows = [], []
-    detected_by: dict[int, list[str]] = {i: [] for i in range(len(fault_list))}
-    for rule_set, rules in names.items():
-        for name in rules:
-            mine = firings[(firings["rule_set"] == rule_set) & (firings["alertname"] == name)]
-            items = [
-                (
-                    None if pd.isna(x.node) else str(x.node),
-                    float(x.fired_at),
-                    None if pd.isna(x.resolved_at) else float(x.resolved_at),
-                )
-                for x in mine.itertuples()
-            ]
-            true = sum(any(detects(n, t, f) for f in fault_list) for n, t, _ in items)
-            in_control = sum(
-                1
-                for n, t, _ in items
-                if not any(detects(n, t, f) for f in fault_list)
-                and any(a <= t < b for a, b in controls)
-            )
-            rule_rows.append(
-                {
-                    "rule_set": rule_set,
-                    "alertname": name,
-                    "firings": len(items),
-                    "false_alerts": len(items) - true,
-                    "precision": true / len(items) if items else math.nan,
-                    "control_false_alerts": in_control,
-                }
-            )
-            for mode in FAILURE_MODES:
-                of_mode = [(i, f) for i, f in enumerate(fault_list) if f.failure == mode]
-                if not of_mode:
-                    continue
-                ttd, resolve, notify = [], [], []
-                for i, f in of_mode:
-                    hits = [(t, r) for n, t, r in items if detects(n, t, f)]
-                    hits.sort(key=lambda h: h[0])
-                    if not hits:
-                        continue
-                    detected_by[i].append(f"{rule_set}/{name}")
-                    t, r = hits[0]
-                    ttd.append(t - f.start)
-                    if r is not None:
-                        resolve.append(r - f.end)
-                    sent = [
-                        float(x["ts"])
-                        for x in notifications or []
-                        if x.get("status") == "firing"
-                        and x.get("alertname") == name
-                        and detects(x.get("node"), float(x["ts"]), f)
-                    ]
-                    if sent:
-                        notify.append(min(sent) - f.start)
-                mode_rows.append(
-                    {
-                        "rule_set": rule_set,
-                        "alertname": name,
-                        "failure": mode,
-                        "intended": INTENDED[mode] == name,
-                        "faults": len(of_mode),
-                        "detected": len(ttd),
-                        "recall": len(ttd) / len(of_mode),
-                        "detect_s": _median(ttd),
-                        "notify_s": _median(notify),
-                        "resolve_s": _median(resolve),
-                    }
-                )
-    origin = origin if origin is not None else (faults["start"].min() if len(faults) else 0.0)
-    faults_out = faults.assign(
-        offset=faults["start"] - origin,
-        detected_by=[detected_by[i] for i in range(len(fault_list))],
+def _firings_of(firings: pd.DataFrame, rule_set: str, name: str) -> list[_Firing]:
+    import pandas as pd
+
+    mine = firings[(firings["rule_set"] == rule_set) & (firings["alertname"] == name)]
+    return [
+        _Firing(
+            None if pd.isna(x.node) else str(x.node),
+            float(x.fired_at),
+            None if pd.isna(x.resolved_at) else float(x.resolved_at),
+        )
+        for x in mine.itertuples()
+    ]
+
+
+def _detects(node: Any, fired: float, fault: Any, grace_seconds: float) -> bool:
+    """A firing detects a fault on its node (or fleet-wide) from its start to its end + grace."""
+    on_node = node is None or node == fault.node
+    return bool(on_node and fault.start <= fired < fault.end + grace_seconds)
+
+
+def _rule_row(
+    rule_set: str,
+    name: str,
+    fired: list[_Firing],
+    fault_list: list[Any],
+    controls: tuple[tuple[float, float], ...],
+    grace_seconds: float,
+) -> dict[str, Any]:
+    """Precision: how many of the rule's firings detect some fault, of any mode; the false
+    ones that start inside a control period."""
+    true = [any(_detects(x.node, x.fired_at, f, grace_seconds) for f in fault_list) for x in fired]
+    in_control = sum(
+        1
+        for x, ok in zip(fired, true, strict=True)
+        if not ok and any(a <= x.fired_at < b for a, b in controls)
     )
-    rule_frame = pd.DataFrame(
-        rule_rows,
-        columns=[
-            "rule_set",
-            "alertname",
-            "firings",
-            "false_alerts",
-            "precision",
-            "control_false_alerts",
-        ],
-    )
-    mode_frame = pd.DataFrame(
-        mode_rows,
-        columns=[
-            "rule_set",
-            "alertname",
-            "failure",
-            "intended",
-            "faults",
-            "detected",
-            "recall",
-            "detect_s",
-            "notify_s",
-            "resolve_s",
-        ],
-    )
+    return {
+        "rule_set": rule_set,
+        "alertname": name,
+        "firings": len(fired),
+        "false_alerts": len(fired) - sum(true),
+        "precision": sum(true) / len(fired) if fired else math.nan,
+        "control_false_alerts": in_control,
+    }
+
+
+def _detections(
+    fired: list[_Firing],
+    fault_list: list[Any],
+    name: str,
+    notifications: list[dict[str, Any]],
+    grace_seconds: float,
+) -> dict[int, _Detection]:
+    """Which faults (of the known modes, by index in `fault_list`) the rule `name` detects,
+    each with its first detecting firing and the first notification of it."""
+    found = {}
+    for i, f in enumerate(fault_list):
+        if f.failure not in FAILURE_MODES:
+            continue
+        hits = [x for x in fired if _detects(x.node, x.fired_at, f, grace_seconds)]
+        if not hits:
+            continue
+        first = min(hits, key=lambda x: x.fired_at)
+        sent = [
+            float(x["ts"])
+            for x in notifications
+            if x.get("status") == "firing"
+            and x.get("alertname") == name
+            and _detects(x.get("node"), float(x["ts"]), f, grace_seconds)
+        ]
+        found[i] = _Detection(
+            first.fired_at - f.start,
+            None if first.resolved_at is None else first.resolved_at - f.end,
+            min(sent) - f.start if sent else None,
+        )
+    return found
+
+
+def _mode_rows(
+    rule_set: str, name: str, fault_list: list[Any], found: dict[int, _Detection]
+) -> list[dict[str, Any]]:
+    """Per failure mode injected: the rule's recall and median times."""
+    rows = []
+    for mode in FAILURE_MODES:
+        of_mode = [i for i, f in enumerate(fault_list) if f.failure == mode]
+        if not of_mode:
+            continue
+        hits = [found[i] for i in of_mode if i in found]
+        rows.append(
+            {
+                "rule_set": rule_set,
+                "alertname": name,
+                "failure": mode,
+                "intended": INTENDED[mode] == name,
+                "faults": len(of_mode),
+                "detected": len(hits),
+                "recall": len(hits) / len(of_mode),
+                "detect_s": _median([h.detect_s for h in hits]),
+                "notify_s": _median([h.notify_s for h in hits if h.notify_s is not None]),
+                "resolve_s": _median([h.resolve_s for h in hits if h.resolve_s is not None]),
+            }
+        )
+    return rows
+
+
+def _board(
+    firings: pd.DataFrame,
+    faults: pd.DataFrame,
+    detected_by: list[list[str]],
+    rule_rows: list[dict[str, Any]],
+    mode_rows: list[dict[str, Any]],
+    origin: float,
+    grace_seconds: float,
+) -> Score:
+    import pandas as pd
+
+    faults_out = faults.assign(offset=faults["start"] - origin, detected_by=detected_by)
+    rule_frame = pd.DataFrame(rule_rows, columns=RULE_COLUMNS)
+    mode_frame = pd.DataFrame(mode_rows, columns=MODE_COLUMNS)
     return Score(rule_frame, mode_frame, faults_out, firings, grace_seconds)
+
+
+def open_history(source: Path | str, settings: Settings | None = None) -> tuple[Path, HistoryInfo]:
+    """A recorded history's directory (an archive is unpacked first, as `replay.resolve`
+    does) and its history.json, read once: `score_history(directory, info=info)` takes both."""
+    from labkit import replay as replay_mod
+
+    path = Path(source)
+    if not path.is_dir():  # an archive, or a clear error
+        path = replay_mod.resolve(path, settings)
+    return path, HistoryInfo.load(path)
 
 
 def score_history(
     directory: Path | str,
     prom: Prom | None = None,
     *,
+    info: HistoryInfo | None = None,
     sets: dict[str, list[Rule]] | None = None,
     step: float | None = None,
     grace_seconds: float | None = None,
@@ -318,13 +391,15 @@ def score_history(
 ) -> Score:
     """Replay the rule sets over a recorded history (starting its replay Prometheus if
     needed) and score them. By default: the seed's rules and the SLO burn-rate rules.
+    `info` is the history's history.json when the caller has read it (`open_history`).
     `progress(share, note)` hears of each rule as it is replayed (long windows over a long
     history take a while: the SLO rules over a week at 15 s, about 2.5 minutes)."""
     from labkit import replay as replay_mod
     from labkit.query import Prom
 
-    directory = replay_mod.resolve(directory)
-    info = HistoryInfo.load(directory)
+    if info is None:
+        directory, info = open_history(directory)
+    directory = Path(directory)
     started = False
     if prom is None:  # serve it for the scoring; stop it after unless it was already running
         started = replay_mod.running_url(directory) is None
@@ -345,21 +420,11 @@ def _score_on(
     grace_seconds: float | None,
     progress: Callable[[float, str], None] | None = None,
 ) -> Score:
-    import pandas as pd
-
     step = step or info.step_seconds
     if not step > 0:
         raise InvalidInput("step", step, "a positive number of seconds")
     sets = sets if sets is not None else rule_sets(step)
-    todo = [(name, rule) for name, rules in sets.items() for rule in rules]
-    frames = []
-    for i, (name, rule) in enumerate(todo):
-        if progress is not None:
-            progress(i / len(todo), f"replaying {name}/{rule.name} ({i + 1}/{len(todo)})")
-        frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
-    if progress is not None:
-        progress(1.0, f"replayed {plural(len(todo), 'rule')}")
-    firings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    firings = _replay_rules(prom, sets, info, step, progress)
     events = list(read_journal(directory / "journal.jsonl"))
     notes = list(read_journal(directory / "notifications.jsonl"))
     board = score(
@@ -374,6 +439,27 @@ def _score_on(
     )
     board.notes += blind_rules(sets, step)
     return board
+
+
+def _replay_rules(
+    prom: Prom,
+    sets: dict[str, list[Rule]],
+    info: HistoryInfo,
+    step: float,
+    progress: Callable[[float, str], None] | None,
+) -> pd.DataFrame:
+    """Every rule's firings over the history, one rule at a time (so `progress` can tell)."""
+    import pandas as pd
+
+    todo = [(name, rule) for name, rules in sets.items() for rule in rules]
+    frames = []
+    for i, (name, rule) in enumerate(todo):
+        if progress is not None:
+            progress(i / len(todo), f"replaying {name}/{rule.name} ({i + 1}/{len(todo)})")
+        frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
+    if progress is not None:
+        progress(1.0, f"replayed {plural(len(todo), 'rule')}")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def blind_rules(sets: dict[str, list[Rule]], step: float) -> list[str]:

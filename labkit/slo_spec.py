@@ -182,81 +182,86 @@ def parse(doc: Any) -> list[SLO]:
     entries = _need(doc, "slos", "", list, "slos: [...]")
     if not entries:
         raise InvalidInput("slos", entries, "at least one SLO")
-    out = []
-    for i, entry in enumerate(entries):
-        where = f"slos[{i}]"
-        name = _need(entry, "name", where, str, "name: requests-availability")
-        objective = entry.get("objective") if isinstance(entry, dict) else None
-        if isinstance(objective, bool) or not isinstance(objective, int | float):
-            raise InvalidInput(f"{where}.objective", objective, "a percentage, for example 99.9")
-        if 0 < objective < 1:
-            raise InvalidInput(
-                f"{where}.objective",
-                objective,
-                "a percentage between 0 and 100",
-                f"Objectives are percentages: did you mean {objective * 100:g}?",
-            )
-        if not 0 < objective < 100:
-            raise InvalidInput(
-                f"{where}.objective", objective, "a percentage between 0 and 100 (exclusive)"
-            )
-        sli = _need(
-            entry, "sli", where, dict, "sli: {events: {error_query: ..., total_query: ...}}"
+    return [_slo(entry, f"slos[{i}]", service, common) for i, entry in enumerate(entries)]
+
+
+def _slo(entry: Any, where: str, service: str, common: dict[str, str]) -> SLO:
+    """One entry of `slos:`, at `where` (slos[0]) in the spec."""
+    name = _need(entry, "name", where, str, "name: requests-availability")
+    objective = _objective(entry, where)
+    queries = _queries(entry, where)
+    alerting = entry.get("alerting") or {}
+    if not isinstance(alerting, dict):
+        raise InvalidInput(f"{where}.alerting", alerting, "a mapping")
+    alert_name = alerting.get("name") or f"{_camel(service)}{_camel(name)}BudgetBurn"
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(alert_name)):
+        raise InvalidInput(
+            f"{where}.alerting.name", alert_name, "a valid alert name (letters, digits, _)"
         )
-        if "events" not in sli:
-            raise InvalidInput(
-                f"{where}.sli",
-                sorted(sli),
-                "an `events` SLI (raw and plugin SLIs are not supported)",
-            )
-        events = _need(
-            sli, "events", f"{where}.sli", dict, "events: {error_query: ..., total_query: ...}"
+    return SLO(
+        service=service,
+        name=name,
+        objective_percent=float(objective),
+        error_query=queries["error_query"],
+        total_query=queries["total_query"],
+        description=str(entry.get("description", "")),
+        labels={**common, **_labels(entry.get("labels"), f"{where}.labels")},
+        alert_name=str(alert_name),
+        alert_labels=_labels(alerting.get("labels"), f"{where}.alerting.labels"),
+        alert_annotations=_labels(alerting.get("annotations"), f"{where}.alerting.annotations"),
+        page_labels=_labels(
+            (alerting.get("page_alert") or {}).get("labels"),
+            f"{where}.alerting.page_alert.labels",
+        ),
+        ticket_labels=_labels(
+            (alerting.get("ticket_alert") or {}).get("labels"),
+            f"{where}.alerting.ticket_alert.labels",
+        ),
+    )
+
+
+def _objective(entry: Any, where: str) -> int | float:
+    """The objective, a percentage (99.9); 0.999 is refused with a hint."""
+    objective = entry.get("objective") if isinstance(entry, dict) else None
+    if isinstance(objective, bool) or not isinstance(objective, int | float):
+        raise InvalidInput(f"{where}.objective", objective, "a percentage, for example 99.9")
+    if 0 < objective < 1:
+        raise InvalidInput(
+            f"{where}.objective",
+            objective,
+            "a percentage between 0 and 100",
+            f"Objectives are percentages: did you mean {objective * 100:g}?",
         )
-        queries = {}
-        for q in ("error_query", "total_query"):
-            text = _need(
-                events, q, f"{where}.sli.events", str, f"{q}: sum(rate(...[{{{{.window}}}}]))"
-            )
-            if "{{.window}}" not in text:
-                raise InvalidInput(
-                    f"{where}.sli.events.{q}",
-                    text,
-                    "a query with the {{.window}} placeholder in its range, as Sloth's",
-                )
-            queries[q] = text
-        alerting = entry.get("alerting") or {}
-        if not isinstance(alerting, dict):
-            raise InvalidInput(f"{where}.alerting", alerting, "a mapping")
-        alert_name = alerting.get("name") or f"{_camel(service)}{_camel(name)}BudgetBurn"
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(alert_name)):
-            raise InvalidInput(
-                f"{where}.alerting.name", alert_name, "a valid alert name (letters, digits, _)"
-            )
-        out.append(
-            SLO(
-                service=service,
-                name=name,
-                objective_percent=float(objective),
-                error_query=queries["error_query"],
-                total_query=queries["total_query"],
-                description=str(entry.get("description", "")),
-                labels={**common, **_labels(entry.get("labels"), f"{where}.labels")},
-                alert_name=str(alert_name),
-                alert_labels=_labels(alerting.get("labels"), f"{where}.alerting.labels"),
-                alert_annotations=_labels(
-                    alerting.get("annotations"), f"{where}.alerting.annotations"
-                ),
-                page_labels=_labels(
-                    (alerting.get("page_alert") or {}).get("labels"),
-                    f"{where}.alerting.page_alert.labels",
-                ),
-                ticket_labels=_labels(
-                    (alerting.get("ticket_alert") or {}).get("labels"),
-                    f"{where}.alerting.ticket_alert.labels",
-                ),
-            )
+    if not 0 < objective < 100:
+        raise InvalidInput(
+            f"{where}.objective", objective, "a percentage between 0 and 100 (exclusive)"
         )
-    return out
+    return objective
+
+
+def _queries(entry: Any, where: str) -> dict[str, str]:
+    """The events SLI's error_query and total_query, each with its {{.window}} placeholder."""
+    sli = _need(entry, "sli", where, dict, "sli: {events: {error_query: ..., total_query: ...}}")
+    if "events" not in sli:
+        raise InvalidInput(
+            f"{where}.sli",
+            sorted(sli),
+            "an `events` SLI (raw and plugin SLIs are not supported)",
+        )
+    events = _need(
+        sli, "events", f"{where}.sli", dict, "events: {error_query: ..., total_query: ...}"
+    )
+    queries = {}
+    for q in ("error_query", "total_query"):
+        text = _need(events, q, f"{where}.sli.events", str, f"{q}: sum(rate(...[{{{{.window}}}}]))")
+        if "{{.window}}" not in text:
+            raise InvalidInput(
+                f"{where}.sli.events.{q}",
+                text,
+                "a query with the {{.window}} placeholder in its range, as Sloth's",
+            )
+        queries[q] = text
+    return queries
 
 
 def load(path: Path | str) -> list[SLO]:
@@ -283,84 +288,102 @@ def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
     prof.check()
     groups = []
     for s in slos:
-        ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
         windows = {w: duration(prof.window(w)) for w in WINDOWS}
-        period = duration(prof.period_seconds)
-        budget = s.budget_text
-        records = [
-            {
-                "record": ratio_record(windows[w]),
-                "expr": f"({s.error_query.replace('{{.window}}', windows[w])})\n/\n"
-                f"({s.total_query.replace('{{.window}}', windows[w])})",
-                "labels": {**s.labels, **ident, "sloth_window": windows[w]},
-            }
-            for w in WINDOWS
-        ]
-        selector = f'{{sloth_id="{s.id}", sloth_service="{s.service}", sloth_slo="{s.name}"}}'
-        base = windows[WINDOWS[0]]
-        records += [
-            {
-                "record": "slo:objective:ratio",
-                "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:error_budget:ratio",
-                "expr": f"vector({budget})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:time_period:days",
-                "expr": f"vector({prof.period_seconds / DAY!r})",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                # Sloth's average of the base-window ratio over the period, read through a
-                # subquery stepped by the base window: each step's sample covers its own
-                # window, so the average is over time, not over samples, whatever their
-                # spacing (a lab's backfilled past has one per base window; see labkit.past)
-                "record": ratio_record(period),
-                "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
-                "/ ignoring (sloth_window)\n"
-                f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
-                "labels": {**s.labels, **ident, "sloth_window": period},
-            },
-            {
-                "record": "slo:period_burn_rate:ratio",
-                "expr": f"{ratio_record(period)}{selector}\n"
-                "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-                f"slo:error_budget:ratio{selector}",
-                "labels": {**s.labels, **ident},
-            },
-            {
-                "record": "slo:period_error_budget_remaining:ratio",
-                "expr": f"1 - slo:period_burn_rate:ratio{selector}",
-                "labels": {**s.labels, **ident},
-            },
-        ]
-        alerts = []
-        for severity, pairs in ALERT_WINDOWS.items():
-            terms = [
-                f"(\n  {_above(windows[short], selector, factor, budget)}\n"
-                f"  and\n  {_above(windows[long_], selector, factor, budget)}\n)"
-                for short, long_, factor in pairs
-            ]
-            extra = s.page_labels if severity == "page" else s.ticket_labels
-            alerts.append(
-                {
-                    "alert": s.alert_name,
-                    "expr": "\nor\n".join(terms),
-                    "labels": {**s.alert_labels, "sloth_severity": severity, **extra},
-                    "annotations": {
-                        "title": f"(({severity})) {s.service} {s.name} SLO error budget "
-                        "burn rate is too fast.",
-                        **s.alert_annotations,
-                    },
-                }
-            )
-        groups.append({"name": f"labkit-slo-sli-recordings-{s.id}", "rules": records})
-        groups.append({"name": f"labkit-slo-alerts-{s.id}", "rules": alerts})
+        groups.append(
+            {"name": f"labkit-slo-sli-recordings-{s.id}", "rules": _records(s, prof, windows)}
+        )
+        groups.append({"name": f"labkit-slo-alerts-{s.id}", "rules": _alerts(s, windows)})
     return {"groups": groups}
+
+
+def _selector(s: SLO) -> str:
+    return f'{{sloth_id="{s.id}", sloth_service="{s.service}", sloth_slo="{s.name}"}}'
+
+
+def _records(s: SLO, prof: Profile, windows: dict[float, str]) -> list[dict[str, Any]]:
+    """The SLI's error ratio over every window, then the SLO's metadata, as Sloth's."""
+    ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
+    period = duration(prof.period_seconds)
+    budget = s.budget_text
+    selector = _selector(s)
+    records = [
+        {
+            "record": ratio_record(windows[w]),
+            "expr": f"({s.error_query.replace('{{.window}}', windows[w])})\n/\n"
+            f"({s.total_query.replace('{{.window}}', windows[w])})",
+            "labels": {**s.labels, **ident, "sloth_window": windows[w]},
+        }
+        for w in WINDOWS
+    ]
+    base = windows[WINDOWS[0]]
+    records += [
+        {
+            "record": "slo:objective:ratio",
+            "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:error_budget:ratio",
+            "expr": f"vector({budget})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:time_period:days",
+            "expr": f"vector({prof.period_seconds / DAY!r})",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            # Sloth's average of the base-window ratio over the period, read through a
+            # subquery stepped by the base window: each step's sample covers its own
+            # window, so the average is over time, not over samples, whatever their
+            # spacing (a lab's backfilled past has one per base window; see labkit.past)
+            "record": ratio_record(period),
+            "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
+            "/ ignoring (sloth_window)\n"
+            f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
+            "labels": {**s.labels, **ident, "sloth_window": period},
+        },
+        {
+            "record": "slo:period_burn_rate:ratio",
+            "expr": f"{ratio_record(period)}{selector}\n"
+            "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
+            f"slo:error_budget:ratio{selector}",
+            "labels": {**s.labels, **ident},
+        },
+        {
+            "record": "slo:period_error_budget_remaining:ratio",
+            "expr": f"1 - slo:period_burn_rate:ratio{selector}",
+            "labels": {**s.labels, **ident},
+        },
+    ]
+    return records
+
+
+def _alerts(s: SLO, windows: dict[float, str]) -> list[dict[str, Any]]:
+    """The page and ticket multi-window multi-burn-rate alerts."""
+    budget = s.budget_text
+    selector = _selector(s)
+    alerts = []
+    for severity, pairs in ALERT_WINDOWS.items():
+        terms = [
+            f"(\n  {_above(windows[short], selector, factor, budget)}\n"
+            f"  and\n  {_above(windows[long_], selector, factor, budget)}\n)"
+            for short, long_, factor in pairs
+        ]
+        extra = s.page_labels if severity == "page" else s.ticket_labels
+        alerts.append(
+            {
+                "alert": s.alert_name,
+                "expr": "\nor\n".join(terms),
+                "labels": {**s.alert_labels, "sloth_severity": severity, **extra},
+                "annotations": {
+                    "title": f"(({severity})) {s.service} {s.name} SLO error budget "
+                    "burn rate is too fast.",
+                    **s.alert_annotations,
+                },
+            }
+        )
+    return alerts
 
 
 def _above(window: str, selector: str, factor: float, budget: str) -> str:

@@ -16,15 +16,23 @@ import pandas as pd
 import pytest
 
 from labkit import history, replay
-from labkit.alert_replay import intervals, parse_rules
+from labkit.alert_replay import intervals, load_rules, parse_rules
 from labkit.alert_replay import replay as replay_rules
 from labkit.errors import InvalidInput, LabkitError
 from labkit.failures import FAILURE_MODES
 from labkit.journal import read_journal
 from labkit.model import NodeModel
 from labkit.query import Prom
+from labkit.recording import HistoryInfo
 from labkit.scenario import Scenario, parse
-from labkit.score import faults_from_journal, faults_from_metrics, score
+from labkit.score import (
+    SEED_RULES,
+    faults_from_journal,
+    faults_from_metrics,
+    open_history,
+    score,
+    score_history,
+)
 from tests.conftest import LABKIT, REPO, free_ports
 
 SMALL = """\
@@ -198,6 +206,28 @@ def test_score_cli_prints_the_scoreboard_for_both_rule_sets(served: tuple[Path, 
     assert line.split()[2:4] == ["1/1", "0s"]
     assert "6 faults" in run.stdout
     assert replay.running_url(out) is not None  # it reused the running replay, left it running
+
+
+def test_scoring_reads_history_json_once(
+    served: tuple[Path, Prom], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, prom = served
+    read: list[Path] = []
+    real = HistoryInfo.load
+
+    def spy(directory: Path | str) -> HistoryInfo:
+        read.append(Path(directory))
+        return real(directory)
+
+    monkeypatch.setattr(HistoryInfo, "load", spy)
+    seed = {"seed": load_rules(SEED_RULES)}
+    board = score_history(out, prom, sets=seed)
+    assert read == [out] and "6 faults" in board.text()
+    # the CLI's way: open it once, pass it on
+    directory, info = open_history(out)
+    assert read == [out, out] and directory == out and info.nodes == 3
+    assert score_history(directory, prom, info=info, sets=seed).text() == board.text()
+    assert read == [out, out]
 
 
 def test_history_cli_reports_scenario_problems_with_exit_2(tmp_path: Path) -> None:
