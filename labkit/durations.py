@@ -40,20 +40,35 @@ def parse(value: Any, field: str = "duration", *, numbers: bool = True) -> float
     if isinstance(value, bool):
         raise InvalidInput(field, value, ALLOWED)
     if isinstance(value, int | float):
-        if numbers and math.isfinite(value):
-            return float(value)
-        raise InvalidInput(field, value, ALLOWED)
+        if not numbers:
+            raise InvalidInput(field, value, ALLOWED)
+        return _finite(value, field, value)
     if not isinstance(value, str):
         raise InvalidInput(field, value, ALLOWED)
     text = value.strip()
     if numbers and re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
+        return _finite(text, field, value)
     parts = _PART.findall(text)
     units = [u for _, u in parts]
     ordered = units == sorted(set(units), key=_ORDER.index)
     if not parts or "".join(n + u for n, u in parts) != text or not ordered:
         raise InvalidInput(field, value, ALLOWED, _hint(text))
-    return sum(int(n) * UNITS[u] for n, u in parts)
+    try:
+        total = sum(int(n) * UNITS[u] for n, u in parts)
+    except OverflowError:  # more seconds than a float holds
+        total = math.inf
+    return _finite(total, field, value)
+
+
+def _finite(number: float | str, field: str, value: Any) -> float:
+    """`number` as float seconds; a length too large for a float (1e400 s) is refused."""
+    try:
+        seconds = float(number)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise InvalidInput(field, value, ALLOWED)
+    return seconds
 
 
 def _hint(text: str) -> str:
