@@ -42,7 +42,7 @@ def test_non_durations_are_refused(value: Any) -> None:
         durations.parse(value)
 
 
-@pytest.mark.parametrize("value", [10**400, "9" * 400, "9" * 400 + "d", "9" * 300 + "y"])
+@pytest.mark.parametrize("value", [10**400, "9" * 400, "9" * 400 + "d", "9" * 305 + "y"])
 def test_a_length_no_float_holds_is_refused_not_a_traceback(value: Any) -> None:
     with pytest.raises(InvalidInput, match="must be a duration"):
         durations.parse(value, "duration_seconds")
