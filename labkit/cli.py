@@ -268,8 +268,8 @@ def _add_up_down(sub: _Subcommands) -> None:
     up.add_argument(
         "--slo-profile",
         default="lab-day",
-        help="time compression of the SLOs in slo/: lab-day (windows x 1/30), lab-6h, "
-        "production, or a period such as 12h (lab-day)",
+        help="time compression of the SLOs in slo/: lab-day (windows x 1/30), production, "
+        "or a period such as 12h (lab-day)",
     )
     up.add_argument(
         "--timeout",
@@ -307,7 +307,7 @@ def _add_slo(sub: _Subcommands) -> None:
     generate.add_argument(
         "--profile",
         default="production",
-        help="time compression: production (30 days), lab-day, lab-6h, or a period",
+        help="time compression: production (30 days), lab-day, or a period such as 12h",
     )
     generate.add_argument(
         "--out", type=Path, help="write the rules here (default: standard output)"

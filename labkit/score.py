@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from labkit.alert_replay import Rule, load_rules, parse_rules, replay, spans
+from labkit.alert_replay import Rule, load_rules, replay, rules_of, spans
 from labkit.alerts import INTENDED
 from labkit.errors import InvalidInput
 from labkit.failures import FAILURE_MODES
@@ -76,8 +76,8 @@ def rule_sets(step: float, profile: str | None = None) -> dict[str, list[Rule]]:
     from labkit import slo_spec
 
     prof = slo_spec.profile(profile or slo_profile_for(step))
-    slo_text = slo_spec.render(slo_spec.load(SLO_SPEC), prof, str(SLO_SPEC))
-    return {"seed": load_rules(SEED_RULES), f"slo:{prof.name}": parse_rules(slo_text)}
+    generated = slo_spec.generate(slo_spec.load(SLO_SPEC), prof)  # as a document, not YAML text
+    return {"seed": load_rules(SEED_RULES), f"slo:{prof.name}": rules_of(generated, str(SLO_SPEC))}
 
 
 def faults_from_journal(events: list[dict[str, Any]], end: float) -> pd.DataFrame:

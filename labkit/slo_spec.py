@@ -89,7 +89,6 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "production": Profile("production", 30 * DAY),
     "lab-day": Profile("lab-day", 1 * DAY),
-    "lab-6h": Profile("lab-6h", 6 * HOUR),
 }
 
 

@@ -197,3 +197,16 @@ def test_the_lab_loads_the_slo_rules_and_a_burst_pages(shared_lab: Any) -> None:
             time.sleep(0.5)
     finally:
         shared_lab.recover(5)
+
+
+@pytest.mark.parametrize("name", sorted(slo_spec.PROFILES))
+def test_scoring_reads_the_generated_rules_as_prometheus_would_from_the_file(name: str) -> None:
+    """Scoring takes the generated document as it is (no YAML round trip); the rules must be
+    the very ones the rendered rule file gives."""
+    from labkit import score
+    from labkit.alert_replay import parse_rules
+
+    prof = slo_spec.profile(name)
+    rendered = parse_rules(slo_spec.render(slo_spec.load(slo_spec.LAB_SPEC), prof, "edge.yml"))
+    assert score.rule_sets(1.0, name)[f"slo:{name}"] == rendered
+    assert len(rendered) == 8 and all(r.expr != r.original for r in rendered)  # records inlined
