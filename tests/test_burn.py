@@ -14,6 +14,7 @@ from labkit.lessons.burn import (
     BURNS,
     Incident,
     NodeBudget,
+    _period_words,
     burnt_query,
     comparison,
     first_active,
@@ -228,3 +229,13 @@ def test_a_clean_node_prefers_the_preferred_then_the_lowest() -> None:
     assert first_clean(2, [4, 3, 2, 1], unclean={2}) == 1
     assert first_clean(2, [1, 2, 3, 4], unclean={1, 2}) == 3
     assert first_clean(2, [1, 2], unclean={1, 2}) is None
+
+
+#: every profile's period as the budget figure's title says it (a new profile needs a line)
+PERIOD_WORDS = {"production": "30-day", "lab-day": "1-day", "lab-6h": "6-hour", "12h30m": "12h30m"}
+
+
+@pytest.mark.parametrize("name", [*PROFILES, "12h30m"])
+def test_the_figure_names_the_profiles_period(name: str) -> None:
+    prof = slo_spec.PROFILES.get(name) or profile(name)
+    assert _period_words(prof) == PERIOD_WORDS[name]

@@ -394,9 +394,9 @@ def budget_figure(
 ) -> Any:
     """The node's budget around an incident (from 30 s before `since`, default the last
     `minutes`, to now), two ways, each on its own scale: the SLO's period budget remaining
-    (recording rules, a 1-day budget) and the node's own 600 s gauge (what the seed's budget
-    alert reads), which a burst overspends many times over. 0 is "budget gone"; the last value
-    is said in words ("spent 4.2x its budget")."""
+    (recording rules, over the period of the lab's profile) and the node's own gauge (over
+    its last 600 s, what the seed's budget alert reads), which a burst overspends many times
+    over. 0 is "budget gone"; the last value is said in words ("spent 4.2x its budget")."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -406,10 +406,13 @@ def budget_figure(
     end = time.time()
     start = since - 30 if since is not None else end - 60 * minutes
     seed_alert = watching("error_budget_remaining")
+    period = _period_words(profile(lab.config.slo_profile if lab.config else "lab-day"))
+    gauge = NodeBudget.of(seed_alert)
     panels = [
-        (f"SLO {slo_name}: the 1-day period's budget left",
+        (f"SLO {slo_name}: the {period} period's budget left",
          f'slo:period_error_budget_remaining:ratio{{sloth_slo="{slo_name}", node="{node}"}}'),
-        (f"the node's own 600 s budget, spent (what {seed_alert.name} reads; log scale)",
+        (f"the node's own {gauge.window_seconds:g} s budget, spent "
+         f"(what {seed_alert.name} reads; log scale)",
          f'1 - error_budget_remaining{{node="{node}"}}'),
     ]  # fmt: skip
     fig = make_subplots(
@@ -420,12 +423,12 @@ def budget_figure(
         frame = prom.range(expr, start, end, step=1)
         values = frame["value"].tolist() if len(frame) else []
         # spent, in budgets (0.5 = the seed's alert, 1 = gone, 15 = overspent 15x), on a log
-        # scale: the node's budget always; the day's budget once it is overspent (a lab
+        # scale: the node's budget always; the period's budget once it is overspent (a lab
         # without a past), never as a negative share left
         spent = row == 2 or (len(values) > 0 and min(values) <= 0)
         if row == 1 and spent:
             values = [1 - v for v in values]
-            fig.layout.annotations[0].text = f"SLO {slo_name}: the 1-day period's budget, spent"
+            fig.layout.annotations[0].text = f"SLO {slo_name}: the {period} period's budget, spent"
         if spent:
             values = [max(v, 0.01) for v in values]
         fig.add_trace(
@@ -433,37 +436,15 @@ def budget_figure(
                        name=title.split(":")[0], showlegend=False),
             row=row, col=1,
         )  # fmt: skip
-        if not spent:  # a slice of a large budget: zoom on it, 100 % at the top
-            low = min(values) if len(values) else 0.0
-            bottom = max(0.0, low - max(0.05, 0.5 * (1 - low))) if low > 0.25 else min(0.0, low)
-            fig.update_yaxes(range=[bottom, 1.0], tickformat=".0%", title_text="budget left",
-                             row=row, col=1)  # fmt: skip
-            words = budget_words(float(values[-1])) if len(values) else ""
+        if spent:
+            _spent_axis(fig, row, values, seed_alert if row == 2 else None)
         else:
-            high = max([1.0, *values])
-            ticks = [
-                t
-                for t in (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000)
-                if t <= 2 * high
-            ]
-            fig.update_yaxes(type="log", range=[-2, math.log10(2 * high)], tickvals=ticks,
-                             ticktext=[f"{t:g}x" for t in ticks],
-                             title_text="budgets spent", row=row, col=1)  # fmt: skip
-            lines: list[tuple[float, str, str, str]] = [(1.0, "1x: budget gone", "solid", "black")]
-            if row == 2:
-                at = 1 - seed_alert.threshold
-                lines.append((at, f"{at:g}x: {seed_alert.name} fires", "dot", "red"))
-            for y, text, dash, colour in lines:
-                fig.add_hline(y=y, line_dash=dash, line_color=colour, line_width=1,
-                              row=row, col=1)  # fmt: skip
-                # on a log axis an annotation's y is the exponent (plotly's convention)
-                fig.add_annotation(x=0, xref="x domain", y=math.log10(y), text=text,
-                                   showarrow=False, xanchor="left", yanchor="bottom",
-                                   font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
-            words = budget_words(1 - float(values[-1])) if len(values) else ""
+            _left_axis(fig, row, values)
         if len(values):
-            fig.add_annotation(x=frame["timestamp"].iloc[-1], y=math.log10(values[-1]) if spent
-                               else values[-1], text=words,
+            last = float(values[-1])
+            fig.add_annotation(x=frame["timestamp"].iloc[-1],
+                               y=math.log10(last) if spent else last,
+                               text=budget_words(1 - last if spent else last),
                                showarrow=True, arrowhead=2, ax=-80,
                                ay=25 if row == 2 else -25, row=row, col=1)  # fmt: skip
     if since is not None:
@@ -472,3 +453,44 @@ def budget_figure(
     fig.update_layout(title=f"Node {node}: the budget burning", template="plotly_white",
                       height=560, showlegend=False, margin={"t": 90})  # fmt: skip
     return fig
+
+
+def _left_axis(fig: Any, row: int, values: list[float]) -> None:
+    """A budget left, a slice of a large one: zoom on it, 100 % at the top."""
+    low = min(values) if len(values) else 0.0
+    bottom = max(0.0, low - max(0.05, 0.5 * (1 - low))) if low > 0.25 else min(0.0, low)
+    fig.update_yaxes(range=[bottom, 1.0], tickformat=".0%", title_text="budget left",
+                     row=row, col=1)  # fmt: skip
+
+
+def _spent_axis(fig: Any, row: int, values: list[float], seed_alert: SeedAlert | None) -> None:
+    """A budget spent, in budgets on a log scale, with a line at 1x (gone) and, for the
+    node's own budget, at the seed's alert."""
+    high = max([1.0, *values])
+    ticks = [
+        t
+        for t in (0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000)
+        if t <= 2 * high
+    ]
+    fig.update_yaxes(type="log", range=[-2, math.log10(2 * high)], tickvals=ticks,
+                     ticktext=[f"{t:g}x" for t in ticks],
+                     title_text="budgets spent", row=row, col=1)  # fmt: skip
+    lines: list[tuple[float, str, str, str]] = [(1.0, "1x: budget gone", "solid", "black")]
+    if seed_alert is not None:
+        at = 1 - seed_alert.threshold
+        lines.append((at, f"{at:g}x: {seed_alert.name} fires", "dot", "red"))
+    for y, text, dash, colour in lines:
+        fig.add_hline(y=y, line_dash=dash, line_color=colour, line_width=1,
+                      row=row, col=1)  # fmt: skip
+        # on a log axis an annotation's y is the exponent (plotly's convention)
+        fig.add_annotation(x=0, xref="x domain", y=math.log10(y), text=text,
+                           showarrow=False, xanchor="left", yanchor="bottom",
+                           font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
+
+
+def _period_words(prof: Profile) -> str:
+    """A profile's SLO period as a title says it: "1-day", "6-hour", else "12h30m"."""
+    for unit, name in ((slo.DAY, "day"), (slo.HOUR, "hour")):
+        if (prof.period_seconds / unit).is_integer():
+            return f"{prof.period_seconds / unit:g}-{name}"
+    return duration(prof.period_seconds)
