@@ -37,7 +37,7 @@ COLUMNS = ["alert", "fired after (s)", "theory (s)", "budget spent when it fired
 @pytest.fixture(params=PROFILES)
 def prof(request: pytest.FixtureRequest) -> Profile:
     """Every profile labkit names, as is: the maths hold for any period, even one whose
-    windows are too short for a lab's scrapes (`profile` refuses lab-6h at 1 s scrapes)."""
+    windows are too short for a lab's scrapes (`profile` refuses those at 1 s scrapes)."""
     return slo_spec.PROFILES[request.param]
 
 
@@ -232,7 +232,7 @@ def test_a_clean_node_prefers_the_preferred_then_the_lowest() -> None:
 
 
 #: every profile's period as the budget figure's title says it (a new profile needs a line)
-PERIOD_WORDS = {"production": "30-day", "lab-day": "1-day", "lab-6h": "6-hour", "12h30m": "12h30m"}
+PERIOD_WORDS = {"production": "30-day", "lab-day": "1-day", "12h30m": "12h30m"}
 
 
 @pytest.mark.parametrize("name", [*PROFILES, "12h30m"])
