@@ -10,16 +10,16 @@ import pytest
 from labkit import slo_spec
 from labkit.alerts import watching
 from labkit.errors import InvalidInput
-from labkit.lessons.burn import (
+from labkit.lessons.burn_theory import (
     BURNS,
     Incident,
     NodeBudget,
-    _period_words,
     burnt_query,
     comparison,
     first_active,
     first_clean,
     grade_burn_rate,
+    period_words,
     ratio_query,
     theoretical,
     watched,
@@ -238,4 +238,4 @@ PERIOD_WORDS = {"production": "30-day", "lab-day": "1-day", "12h30m": "12h30m"}
 @pytest.mark.parametrize("name", [*PROFILES, "12h30m"])
 def test_the_figure_names_the_profiles_period(name: str) -> None:
     prof = slo_spec.PROFILES.get(name) or profile(name)
-    assert _period_words(prof) == PERIOD_WORDS[name]
+    assert period_words(prof) == PERIOD_WORDS[name]

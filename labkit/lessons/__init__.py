@@ -5,7 +5,8 @@
     panel_html  the control panel's parts as HTML
     widgets     the control panel as ipywidgets (ControlPanel)
     drills      lesson 2: predict, inject, watch the alerts, check the prediction
-    burn        lesson 3: error-budget figures and tables, SLO alerts against theory
+    burn        lesson 3: error-budget figures and tables, SLO alerts against theory (the lab)
+    burn_theory lesson 3's maths: theory, the comparison table, the grader (no I/O)
     review      lessons 4 and 5: an offline incident review and alert scoring
     silencing   lesson 6: silences and routes checked, the noisy alert fired and unsilenced
 
@@ -21,9 +22,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from labkit.lessons import burn, drills, panel, panel_html, review, silencing, tour, widgets
+    from labkit.lessons import (
+        burn,
+        burn_theory,
+        drills,
+        panel,
+        panel_html,
+        review,
+        silencing,
+        tour,
+        widgets,
+    )
 
-__all__ = ["burn", "drills", "panel", "panel_html", "review", "silencing", "tour", "widgets"]
+__all__ = [
+    "burn",
+    "burn_theory",
+    "drills",
+    "panel",
+    "panel_html",
+    "review",
+    "silencing",
+    "tour",
+    "widgets",
+]
 
 
 def __getattr__(name: str) -> Any:

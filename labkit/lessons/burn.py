@@ -4,29 +4,52 @@ alerts, measured and in theory; and a graded burn-rate exercise.
     compare_alerts(lab, node=2, failure="error_burst")   one row per alert
     grade_burn_rate(answer, error_ratio=0.02, objective=0.999)
 
-The maths are plain functions over plain values, through labkit.slo under any labkit.slo_spec
-profile, tested without a lab: `Incident.theory` (when an alert should fire at an error ratio,
-and the budget spent by then) and `comparison` (the table's rows). `clean_node`,
-`burst_error_ratio`, `watch_alerts` and `compare_alerts` talk to the lab: inject, watch,
-measure, recover.
+The maths are in labkit.lessons.burn_theory (plain values, tested without a lab); this module
+talks to the lab: `clean_node`, `burst_error_ratio`, `watch_alerts` and `compare_alerts`
+inject, watch, measure, recover; `budget_figure` and `budget_table` query and draw.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from labkit import slo, slo_spec
+from labkit import slo_spec
 from labkit.alerts import SeedAlert, watching
 from labkit.errors import InvalidInput, LabkitError
+from labkit.lessons.burn_theory import (
+    BURNS,
+    Incident,
+    NodeBudget,
+    Watched,
+    burn_of,
+    burnt_query,
+    comparison,
+    first_active,
+    first_clean,
+    grade_burn_rate,
+    period_words,
+    ratio_query,
+    theoretical,
+    watched,
+)
 from labkit.lessons.panel import inject
-from labkit.model import ModelParams
 from labkit.slo import budget_words
-from labkit.slo_spec import ALERT_WINDOWS, SLO, WINDOWS, Profile, duration, profile, ratio_record
-from labkit.words import epoch
+from labkit.slo_spec import SLO, WINDOWS, Profile, duration, profile
+
+__all__ = [  # the lesson's names; the maths are re-exported from burn_theory
+    "BURNS",
+    "budget_figure",
+    "budget_table",
+    "burst_error_ratio",
+    "clean_node",
+    "compare_alerts",
+    "grade_burn_rate",
+    "theoretical",
+    "watch_alerts",
+]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,203 +58,7 @@ if TYPE_CHECKING:
     from labkit.query import Prom
 
 
-@dataclass(frozen=True)
-class Burn:
-    """What a failure mode burns: an SLO of slo/edge.yml (its alert and objective are the
-    spec's), and whether the node's own budget gauge, which the seed's budget alert reads,
-    counts it (it counts failed requests, not slow ones)."""
-
-    slo_name: str
-    node_budget: bool
-
-
-BURNS = {
-    "error_burst": Burn("node-availability", node_budget=True),
-    "latency_spike": Burn("node-latency", node_budget=False),
-}
-
-
-# The maths: plain values in, plain values out.
-
-
-@dataclass(frozen=True)
-class NodeBudget:
-    """A node's own budget gauge (labkit.model): 1 - `objective` of its requests over the last
-    `window_seconds` may fail; the seed's alert fires below `alert_below` of it left."""
-
-    objective: float
-    window_seconds: float
-    alert_below: float
-
-    @classmethod
-    def of(cls, alert: SeedAlert, params: ModelParams | None = None) -> NodeBudget:
-        params = params or ModelParams()
-        return cls(params.slo_target, params.budget_window_seconds, alert.threshold)
-
-    def detection_seconds(self, error_ratio: float) -> float:
-        """Seconds from a clean window to the alert at `error_ratio` (inf at none)."""
-        left = 1 - self.alert_below  # the share spent when it fires
-        return slo.time_to_exhaustion(error_ratio, self.objective, self.window_seconds, left)
-
-
-@dataclass(frozen=True)
-class Watched:
-    """An alert the comparison watches: its row in the table, its name, and its
-    `sloth_severity` (None for the seed's alert)."""
-
-    row: str
-    alertname: str
-    severity: str | None = None
-
-
-def watched(s: SLO, seed_alert: SeedAlert) -> tuple[Watched, ...]:
-    """The seed's budget alert, then the SLO's alert at each severity."""
-    seed_row = f"{seed_alert.name} (seed, budget < {seed_alert.threshold * 100:g} %)"
-    return (
-        Watched(seed_row, seed_alert.name),
-        *(
-            Watched(f"{s.alert_name} {severity}", s.alert_name, severity)
-            for severity in ALERT_WINDOWS
-        ),
-    )
-
-
-def theoretical(
-    severity: str, error_ratio: float, objective: float, prof: Profile
-) -> tuple[float, float]:
-    """(detection seconds, budget share spent by then) of a burn-rate alert, the soonest of
-    its window pairs, at a constant error ratio from a clean start."""
-    best = (math.inf, math.inf)
-    for short, long_, factor in ALERT_WINDOWS[severity]:
-        alert = slo.BurnRateAlert(factor, prof.window(long_), prof.window(short), severity)
-        seconds = alert.detection_seconds(error_ratio, objective)
-        if seconds < best[0]:
-            best = (
-                seconds,
-                alert.budget_spent_before_firing(error_ratio, objective, prof.period_seconds),
-            )
-    return best
-
-
-@dataclass(frozen=True)
-class Incident:
-    """A constant `error_ratio` (nan: not measured) against an SLO of `objective` under
-    `prof`, from a clean start; `node_budget` when the node's own gauge counts it."""
-
-    error_ratio: float
-    objective: float
-    prof: Profile
-    node_budget: NodeBudget | None = None
-
-    def spent(self, seconds: float) -> float:
-        """The share of the SLO period's budget spent after `seconds` of it (nan if unknown,
-        inf if never, 0 for an alert already active when it started)."""
-        if math.isnan(self.error_ratio) or math.isnan(seconds):
-            return math.nan
-        if seconds == math.inf:
-            return math.inf
-        if seconds <= 0:
-            return 0.0
-        return slo.budget_consumed(
-            self.error_ratio, seconds, self.objective, self.prof.period_seconds
-        )
-
-    def theory(self, watch: Watched) -> tuple[float, float]:
-        """(seconds until `watch` fires, budget share spent by then): inf when it never
-        does, nan when the error ratio is unknown."""
-        if math.isnan(self.error_ratio):
-            return math.nan, math.nan
-        if watch.severity is not None:
-            return theoretical(watch.severity, self.error_ratio, self.objective, self.prof)
-        if self.node_budget is None:
-            return math.inf, math.inf
-        seconds = self.node_budget.detection_seconds(self.error_ratio)
-        return seconds, self.spent(seconds)
-
-
-def comparison(
-    watches: Sequence[Watched], fired: Mapping[str, float], incident: Incident, wait_seconds: float
-) -> list[dict[str, float | str]]:
-    """One row per watched alert: when it fired (`fired`: row -> seconds after the start),
-    when theory says it should, and the budget spent by each (display values)."""
-    rows: list[dict[str, float | str]] = []
-    for watch in watches:
-        theory_s, theory_spent = incident.theory(watch)
-        seconds = fired.get(watch.row)
-        when = f"not within {wait_seconds:g} s" if seconds is None else round(seconds, 1)
-        rows.append({
-            "alert": watch.row,
-            "fired after (s)": when,
-            "theory (s)": _seconds(theory_s),
-            "budget spent when it fired": _share(
-                math.nan if seconds is None else incident.spent(seconds)
-            ),
-            "budget spent, theory": _share(theory_spent),
-        })  # fmt: skip
-    return rows
-
-
-def _seconds(x: float) -> float | str:
-    """Seconds for a table: rounded, "never" (inf) or "no data" (nan)."""
-    if math.isnan(x):
-        return "no data"
-    return round(x, 1) if math.isfinite(x) else "never"
-
-
-def _share(x: float) -> str:
-    """A share of the period's budget, for a table: "2.0 %", or "-" when there is none."""
-    return f"{x * 100:.1f} %" if math.isfinite(x) else "-"
-
-
-def first_active(
-    alerts: Iterable[Mapping[str, Any]], watch: Watched, node: int, since: float
-) -> float | None:
-    """When `watch` became active on `node`, from Prometheus' alerts, if since `since` (a
-    second of clock skew allowed)."""
-    times = [
-        epoch(a["activeAt"])
-        for a in alerts
-        if a["labels"]["alertname"] == watch.alertname
-        and a["labels"].get("node") == str(node)
-        and (watch.severity is None or a["labels"].get("sloth_severity") == watch.severity)
-    ]
-    return min((t for t in times if t >= since - 1), default=None)
-
-
-def first_clean(prefer: int, fleet: Iterable[int], unclean: Iterable[int]) -> int | None:
-    """`prefer` if it is clean, else the lowest clean node of `fleet`; None if none is."""
-    skip = set(unclean)
-    nodes = [prefer, *sorted(n for n in fleet if n != prefer)]
-    return next((n for n in nodes if n not in skip), None)
-
-
-def burnt_query(s: SLO, prof: Profile, share: float = 0.2) -> str:
-    """The nodes whose error ratio over the SLO's longest window (under `prof`, from the
-    recording rule labkit.slo_spec generates for it) is above `share` of its budget."""
-    longest = duration(prof.window(max(WINDOWS)))
-    above = share * slo.error_budget(s.objective)
-    return f'{ratio_record(longest)}{{sloth_slo="{s.name}"}} > {above!r}'
-
-
-def ratio_query(s: SLO, window_seconds: int) -> str:
-    """The SLI's error ratio over the last `window_seconds`, from the SLO's own queries (no
-    recording rule: any window, whatever the profile)."""
-    window = f"{window_seconds}s"
-    return (
-        f"({s.error_query.replace('{{.window}}', window)})"
-        f" / ({s.total_query.replace('{{.window}}', window)})"
-    )
-
-
 # The lab: inject, watch, measure, recover.
-
-
-def _burn(failure: str) -> Burn:
-    if failure not in BURNS:
-        raise InvalidInput(
-            "failure", failure, "error_burst or latency_spike (the modes that burn an SLO)"
-        )
-    return BURNS[failure]
 
 
 def _slo(name: str) -> SLO:
@@ -257,7 +84,7 @@ def clean_node(lab: Lab, failure: str, prefer: int, slo_profile: str = "lab-day"
     ratio over the SLO's longest window near rest (under a fifth of the budget), so theory's
     "constant error ratio from a clean start" holds. `prefer` first, then 1, 2, 3, ...
     An earlier run of the lesson leaves its node burnt for that long: a rerun takes another."""
-    s = _slo(_burn(failure).slo_name)
+    s = _slo(burn_of(failure).slo_name)
     prof = _profile(lab, slo_profile)
     burnt = {int(r["metric"]["node"]) for r in lab.query(burnt_query(s, prof))}
     firing = {int(a["labels"].get("node") or 0) for a in lab.prometheus_alerts()}
@@ -317,7 +144,7 @@ def compare_alerts(
     injection time and the error ratio."""
     import pandas as pd
 
-    burn = _burn(failure)
+    burn = burn_of(failure)
     s = _slo(burn.slo_name)
     prof = _profile(lab, slo_profile)
     if node is None:
@@ -357,34 +184,6 @@ def budget_table(prom: Prom, window: str = "2m") -> pd.DataFrame:
     return table
 
 
-def grade_burn_rate(answer: float | None, error_ratio: float, objective: float) -> str:
-    """Feedback on a computed burn rate: right, or what went wrong."""
-    expected = slo.burn_rate(error_ratio, objective)
-    if answer is None:
-        return "Not answered yet: set `answer` to your burn rate and run the cell again."
-    if isinstance(answer, bool) or not isinstance(answer, int | float):
-        return f"The answer should be a number, such as 3.5; got {answer!r}."
-
-    def near(x: float) -> bool:
-        return math.isclose(answer, x, rel_tol=0.02)
-
-    if near(expected):
-        return (
-            f"Right: {error_ratio:g} / (1 - {objective:g}) = {expected:g}. "
-            f"The budget burns {expected:g}x too fast."
-        )
-    if near(error_ratio / objective):
-        return "You divided by the objective; divide by the error budget, 1 - objective."
-    if near(1 / expected):
-        return "Upside down: the burn rate is the error ratio over the budget, not the other way."
-    if near(expected * 100) or near(expected / 100):
-        return "Off by 100: use ratios (0.02 and 0.999), not percentages."
-    return (
-        f"Not quite: {answer:g}. The burn rate is the error ratio divided by the error budget "
-        f"(1 - objective)."
-    )
-
-
 def budget_figure(
     lab: Lab,
     node: int,
@@ -406,7 +205,7 @@ def budget_figure(
     end = time.time()
     start = since - 30 if since is not None else end - 60 * minutes
     seed_alert = watching("error_budget_remaining")
-    period = _period_words(profile(lab.config.slo_profile if lab.config else "lab-day"))
+    period = period_words(profile(lab.config.slo_profile if lab.config else "lab-day"))
     gauge = NodeBudget.of(seed_alert)
     panels = [
         (f"SLO {slo_name}: the {period} period's budget left",
@@ -486,11 +285,3 @@ def _spent_axis(fig: Any, row: int, values: list[float], seed_alert: SeedAlert |
         fig.add_annotation(x=0, xref="x domain", y=math.log10(y), text=text,
                            showarrow=False, xanchor="left", yanchor="bottom",
                            font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
-
-
-def _period_words(prof: Profile) -> str:
-    """A profile's SLO period as a title says it: "1-day", "6-hour", else "12h30m"."""
-    for unit, name in ((slo.DAY, "day"), (slo.HOUR, "hour")):
-        if (prof.period_seconds / unit).is_integer():
-            return f"{prof.period_seconds / unit:g}-{name}"
-    return duration(prof.period_seconds)
