@@ -74,7 +74,9 @@ class SeedAlert:
 
 
 def _metric(expr: str) -> str:
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings, selectors, ranges, groupings out
+    """The first series an expression reads: strings, label selectors, ranges and groupings
+    taken out, then the first name that is neither a keyword nor a function."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
     text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", text)
     text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     for match in _NAME.finditer(text):
