@@ -46,6 +46,54 @@ def open_page(browser: Any, url: str, height: int = 1000) -> Any:
     return page
 
 
+def x_end(page: Any, panel: str = "cpu-usage-by-node") -> float | None:
+    """Where a panel's figure ends its x axis in the browser (None before it is drawn)."""
+    end = page.evaluate(f"""() => {{
+        const el = document.querySelector('.labkit-panel-{panel} .js-plotly-plot');
+        return el && el.layout && el.layout.xaxis.range ? el.layout.xaxis.range[1] : null;
+    }}""")
+    return None if end is None else float(end)
+
+
+def new_band(page: Any, label: str, since: float) -> bool:
+    """Does the CPU figure in the browser have a band `label` starting after x = `since`
+    (less a step, as the band starts on the grid)?"""
+    return bool(
+        page.evaluate(f"""() => {{
+        const el = document.querySelector('.labkit-panel-cpu-usage-by-node .js-plotly-plot');
+        return !!(el && el.layout && (el.layout.shapes || []).some(s =>
+            s.label && s.label.text === {label!r} && s.x0 >= {since} - 3));
+    }}""")
+    )
+
+
+def live_page(browser: Any, url: str, tries: int = 3) -> Any:
+    """The dashboard page with its CPU figure live (its x axis moving on).
+
+    A KNOWN BUG, not hidden here: on a loaded machine a page can keep drawing the first state
+    of a figure and never apply the updates the kernel sends (seen in CI, and reproduced with
+    three busy processes beside the lab: about one page load in three; a reload brings it
+    back). It is described in issue 14's closing note. Until it is fixed this opens the page
+    again, up to `tries` times, and says so."""
+    from playwright.sync_api import expect
+
+    for attempt in range(1, tries + 1):
+        page = open_page(browser, url, height=2300)
+        expect(page.locator(".labkit-dash-status")).to_contain_text("updated", timeout=60_000)
+        first = x_end(page)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            end = x_end(page)
+            if first is not None and end is not None and end >= first + 6:
+                if attempt > 1:
+                    print(f"the CPU figure was frozen at load; live after {attempt} loads")
+                return page
+            first = end if first is None else first
+            time.sleep(0.5)
+        page.close()
+    raise AssertionError(f"the CPU figure stayed frozen in {tries} page loads")
+
+
 def line_paths(page: Any, panel: str) -> list[str]:
     """The `d` of every drawn line of a plotly panel (empty when nothing is drawn)."""
     paths = page.locator(f".labkit-panel-{panel} .scatterlayer path.js-line")
@@ -93,14 +141,14 @@ def test_an_injection_appears_in_the_dashboards_alert_row(shared_lab: Lab, brows
     from playwright.sync_api import expect
 
     assert shared_lab.config is not None
-    page = open_page(browser, shared_lab.config.dashboard_page, height=2300)
+    page = live_page(browser, shared_lab.config.dashboard_page)
     try:
-        expect(page.locator(".labkit-dash-status")).to_contain_text("updated", timeout=60_000)
         table = page.locator(".labkit-dash-alerts")
         row = table.locator("tr", has_text="HighCPUUsage").filter(
             has=page.locator("td", has_text=re.compile(r"^5$"))
         )
         expect(row).to_have_count(0)
+        since = x_end(page) or 0.0  # the figure's x: seconds from the page's start
         injected = time.monotonic()
         shared_lab.inject(5, "cpu_spike", 20)
         # about a second on a quiet machine (a scrape, an evaluation, a refresh); the wait is
@@ -109,16 +157,35 @@ def test_an_injection_appears_in_the_dashboards_alert_row(shared_lab: Lab, brows
         expect(row).to_have_count(1, timeout=30_000)
         print(f"HighCPUUsage in the dashboard's alert table {time.monotonic() - injected:.1f} s "
               "after the injection")  # fmt: skip
-        cpu = page.locator(".labkit-panel-cpu-usage-by-node")
-        # the band comes with the next grid point (a step: 3 s over 5 min) that the page has
-        # drawn: figures wait while the browser is behind (a loaded CI machine once took over
-        # 10 s), so the wait is generous and the time printed
-        expect(cpu.locator("text=cpu_spike on node 5").first).to_be_attached(timeout=30_000)
+        # the band comes with the next grid point (a step: 3 s over 5 min): a band that starts
+        # after the injection (an older one of node 5 may still be in the range)
+        deadline = time.monotonic() + 30
+        while not new_band(page, "cpu_spike on node 5", since):
+            if time.monotonic() > deadline:
+                page.screenshot(path=str(SHOTS / "dashboard-alert-missing-band.png"))
+                raise AssertionError(f"no band; the CPU plot in the browser: {plot_state(page)}")
+            time.sleep(0.25)
         print(f"its band in the CPU panel {time.monotonic() - injected:.1f} s after the injection")
         page.screenshot(path=str(SHOTS / "dashboard-alert.png"))
     finally:
         shared_lab.recover(5)
         page.close()
+
+
+def plot_state(page: Any, panel: str = "cpu-usage-by-node") -> str:
+    """A panel's figure as the browser draws it: its x range, shapes and the status line."""
+    return str(
+        page.evaluate(f"""() => {{
+        const el = document.querySelector('.labkit-panel-{panel} .js-plotly-plot');
+        const status = document.querySelector('.labkit-dash-status');
+        if (!el || !el.layout) return 'no plot';
+        return JSON.stringify({{range: el.layout.xaxis.range, tickvals: el.layout.xaxis.tickvals,
+            shapes: (el.layout.shapes || []).map(s => [s.x0, s.x1, s.label && s.label.text]),
+            traces: el.data.map(t => [t.name, t.x ? t.x.length : 0,
+                                      t.x && t.x.length ? t.x[t.x.length - 1] : null]),
+            status: status && status.innerText}});
+    }}""")
+    )
 
 
 def am_row(page: Any, alertname: str, node: str) -> Any:
