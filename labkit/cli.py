@@ -242,7 +242,7 @@ def _add_views(sub: _Subcommands) -> None:
 def _add_up_down(sub: _Subcommands) -> None:
     up = sub.add_parser(
         "up",
-        help="start the lab: nodes, Prometheus, Alertmanager, alert receiver",
+        help="start the lab: nodes, Prometheus, Alertmanager, alert receiver, dashboard page",
         description="Start the embedded lab as local processes (state in .lab/) and wait "
         "until Prometheus scrapes every node and has loaded the alert rules. Running it "
         "again while the lab is up does nothing.",
@@ -307,7 +307,8 @@ def _add_slo(sub: _Subcommands) -> None:
     generate.add_argument(
         "--profile",
         default="production",
-        help="time compression: production (30 days), lab-day, or a period such as 12h",
+        help="time compression: production (30 days), lab-day, or a period such as 12h "
+        "(production)",
     )
     generate.add_argument(
         "--out", type=Path, help="write the rules here (default: standard output)"

@@ -55,6 +55,7 @@ def _line(metric: str, scale: float = 1.0, unit: str = "") -> tuple[float, str]:
 
 _SCORE = watching("reliability_score").threshold  # a healthy node scores this or more
 _BUDGET = watching("error_budget_remaining")
+_SPENT = 1 - _BUDGET.threshold  # the budget alert fires once this share is spent
 
 ROWS: list[tuple[str, list[Panel]]] = [
     (
@@ -112,8 +113,8 @@ ROWS: list[tuple[str, list[Panel]]] = [
                   extra={"threshold": _line("reliability_score", 100, "%")}),
             Panel("Error budget consumed by node", "timeseries",
                   [(f"1 - error_budget_remaining{N}", "node {{node}}")], unit="percentunit",
-                  width=8, extra={"threshold": (1 - _BUDGET.threshold,
-                                          f"{_BUDGET.name}: {1 - _BUDGET.threshold:.0%} spent")},
+                  width=8,
+                  extra={"threshold": (_SPENT, f"{_BUDGET.name}: {_SPENT * 100:g} % spent")},
                   description="Share of the 99.9% budget spent over the last 600 s; above 1 "
                               "when overspent."),
             Panel("Active alerts", "table",
