@@ -43,7 +43,7 @@ from labkit import alertview_html as view
 from labkit.alerts import INTENDED
 from labkit.amtool import Amtool, prom_duration
 from labkit.errors import LabkitError
-from labkit.liveloop import Pacer
+from labkit.liveloop import PacedView, Pacer
 from labkit.matchers import equality_labels, matchers_text
 from labkit.routing import receivers_for
 
@@ -60,7 +60,7 @@ def _css(widget: Any, *classes: str) -> Any:
     return widget
 
 
-class AlertmanagerView:
+class AlertmanagerView(PacedView[av.ViewState]):
     def __init__(
         self, lab: Lab | None = None, refresh_seconds: float = 1.0, auto_refresh: bool = True
     ) -> None:
@@ -248,18 +248,3 @@ class AlertmanagerView:
         self._row_keys = []
         for part in (self.status, self.groups, self.routes_html, self.notifications):
             part.send_state()
-
-    def refresh(self) -> av.ViewState:
-        state = self._collect()
-        self._show(state)
-        return state
-
-    def start(self) -> None:
-        """Refresh every `refresh_seconds` while a page shows the view (labkit.liveloop)."""
-        self.pacer.start()
-
-    def stop(self) -> None:
-        self.pacer.stop()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)

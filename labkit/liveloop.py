@@ -174,3 +174,33 @@ class Pacer(Generic[T]):
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class PacedView(Generic[T]):
+    """What every live view shares: its state collected and shown on demand (`refresh`), paced
+    by `self.pacer` (`start`, `stop`), displayed as `self.widget`. A view defines `_collect`
+    (I/O, off the kernel's loop) and `_show` (drawing)."""
+
+    pacer: Pacer[T]
+    widget: Any
+
+    def _collect(self) -> T:
+        raise NotImplementedError
+
+    def _show(self, state: T) -> None:
+        raise NotImplementedError
+
+    def refresh(self) -> T:
+        state = self._collect()
+        self._show(state)
+        return state
+
+    def start(self) -> None:
+        """Refresh every `refresh_seconds` while a page shows the view."""
+        self.pacer.start()
+
+    def stop(self) -> None:
+        self.pacer.stop()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)

@@ -31,7 +31,7 @@ from labkit.errors import LabkitError
 from labkit.failures import DEFAULT_DURATION_SECONDS, FAILURE_MODES
 from labkit.lessons import panel
 from labkit.lessons import panel_html as view
-from labkit.liveloop import Pacer
+from labkit.liveloop import PacedView, Pacer
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -117,7 +117,7 @@ class NodeChooser:
             callback()
 
 
-class ControlPanel:
+class ControlPanel(PacedView[panel.PanelState]):
     def __init__(
         self, lab: Lab | None = None, refresh_seconds: float = 1.0, auto_refresh: bool = True
     ) -> None:
@@ -250,18 +250,3 @@ class ControlPanel:
             part.send_state()
         for toggle in self.nodes.toggles.values():
             toggle.send_state()
-
-    def refresh(self) -> panel.PanelState:
-        state = self._collect()
-        self._show(state)
-        return state
-
-    def start(self) -> None:
-        """Refresh every `refresh_seconds` while a page shows the panel (labkit.liveloop)."""
-        self.pacer.start()
-
-    def stop(self) -> None:
-        self.pacer.stop()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
