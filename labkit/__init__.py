@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         ServiceRefused,
         ServiceUnreachable,
         StartTimeout,
+        UnreadableAnswer,
     )
     from labkit.failures import FAILURE_MODES
     from labkit.lab import Lab
@@ -87,6 +88,7 @@ _HOME = {
             "QueryRefused",
             "LabNotRunning",
             "StartTimeout",
+            "UnreadableAnswer",
         )
     },
 }
@@ -125,6 +127,7 @@ __all__ = [
     "ServiceRefused",
     "ServiceUnreachable",
     "StartTimeout",
+    "UnreadableAnswer",
     "alert_replay",
     "alerts",
     "alertview",
