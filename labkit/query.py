@@ -110,7 +110,7 @@ def to_frame(result: list[Any]) -> pd.DataFrame:
         "value": values,
     }
     repeat = np.asarray([len(s) for _, s in series])
-    for name in sorted({k for metric, _ in series for k in metric}):
+    for name in sorted({k for metric, _ in series for k in metric}, key=label_column):
         per_series = [metric.get(name) for metric, _ in series]
         categories = sorted({v for v in per_series if v is not None}, key=natural_key)
         index = {c: i for i, c in enumerate(categories)}
