@@ -81,19 +81,25 @@ def test_a_matrix_comes_back_column_wise_with_nan_and_infinities() -> None:
     [
         matrix(({"node": "1"}, []), ({"node": "2"}, [])),  # every series empty
         matrix(({"node": "1"}, []), ({"node": "2"}, [[1795000000, "1"]]), ({"node": "3"}, [])),
-        matrix(({"node": "1"}, [[1795000000.5, "NaN"], [1795000001, "+Inf"], [1795000002, "-Inf"]])),
+        matrix(
+            ({"node": "1"}, [[1795000000.5, "NaN"], [1795000001, "+Inf"], [1795000002, "-Inf"]])
+        ),
         matrix(({"node": "1"}, [[-5, "1e-9"], [0, "-0"], [0.25, "007"], [1, "Inf"]])),
         matrix(({"node": "1"}, [[1795000000, "1"]]), warnings=["w"], infos=["PromQL info: x"]),
         matrix(),
     ],
     ids=["all-empty", "some-empty", "nan-inf", "odd-numbers", "warnings", "no-series"],
 )
-def test_the_fast_route_takes_empty_series_special_values_and_warnings(answer: dict[str, Any]) -> None:
+def test_the_fast_route_takes_empty_series_special_values_and_warnings(
+    answer: dict[str, Any],
+) -> None:
     raw = body(answer)
     assert fast_route_takes(raw)
     decoded = decode(raw)
     series = decoded["data"]["result"]
-    assert [len(s["values"]) for s in series] == [len(s["values"]) for s in answer["data"]["result"]]
+    assert [len(s["values"]) for s in series] == [
+        len(s["values"]) for s in answer["data"]["result"]
+    ]
     assert {k: v for k, v in decoded.items() if k != "data"} == {
         k: v for k, v in answer.items() if k != "data"
     }
@@ -102,7 +108,9 @@ def test_the_fast_route_takes_empty_series_special_values_and_warnings(answer: d
         assert got["values"].timestamps.tolist() == [float(t) for t, _ in sent["values"]]
         want = [float(v) for _, v in sent["values"]]
         assert np.array_equal(got["values"].values, want, equal_nan=True)
-        assert [math.copysign(1, v) for v in got["values"].values] == [math.copysign(1, v) for v in want]
+        assert [math.copysign(1, v) for v in got["values"].values] == [
+            math.copysign(1, v) for v in want
+        ]
     same_frames(raw)
 
 
@@ -135,7 +143,12 @@ def test_a_series_with_no_points_and_one_with_many() -> None:
         body(matrix(({"node": "1"}, [[1795000000, "1"]]))).replace(b"1795000000", b"1.795E9"),
         json.dumps(matrix(({"node": "1"}, [[1795000000, "1"]]))).encode(),  # spaces
         body({"data": {"result": [], "resultType": "matrix"}, "status": "success"}),  # key order
-        body({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "1"]}]}}),
+        body(
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "1"]}]},
+            }
+        ),
     ],
     ids=["exponent", "spaces", "key-order", "vector"],
 )
@@ -237,10 +250,14 @@ def test_a_body_not_of_prometheus_shape_names_the_field(answer: Any, says: str) 
 
 
 def test_status_error_with_http_200_raises_query_error_with_prometheus_words() -> None:
-    raw = body({"status": "error", "errorType": "bad_data", "error": "1:5: parse error: unexpected"})
+    raw = body(
+        {"status": "error", "errorType": "bad_data", "error": "1:5: parse error: unexpected"}
+    )
     with pytest.raises(QueryError) as err:
         decode(raw)
-    assert err.value.error_type == "bad_data" and err.value.message == "1:5: parse error: unexpected"
+    assert (
+        err.value.error_type == "bad_data" and err.value.message == "1:5: parse error: unexpected"
+    )
     assert "(bad_data): 1:5: parse error" in str(err.value)
 
 

@@ -127,7 +127,9 @@ def test_wide_has_one_column_per_node() -> None:
         ("Value", "Value"),
     ],
 )
-def test_a_label_column_is_its_name_unless_a_sample_column_could_clash(label: str, column: str) -> None:
+def test_a_label_column_is_its_name_unless_a_sample_column_could_clash(
+    label: str, column: str
+) -> None:
     assert label_column(label) == column
 
 
@@ -151,7 +153,10 @@ def test_labels_named_value_or_timestamp_keep_the_samples_and_their_own_columns(
         assert df["label_value"].tolist() == ["v1", "v1", "v2"]
         assert df["label_label_value"].tolist()[:2] == ["lv1", "lv1"]
         assert df["label_timestamp"].tolist()[:2] == ["t1", "t1"]
-        assert df["label_timestamp"].cat.categories.tolist() == ["t1", "t3"]  # from the empty series
+        assert df["label_timestamp"].cat.categories.tolist() == [
+            "t1",
+            "t3",
+        ]  # from the empty series
 
 
 def test_a_label_gets_the_same_column_whatever_labels_come_with_it() -> None:
@@ -213,7 +218,7 @@ def prometheus_answering(status: int, answer: bytes) -> Iterator[str]:
     """A stand-in Prometheus on a free port that gives every request the same answer."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(answer)))
@@ -235,9 +240,8 @@ def prometheus_answering(status: int, answer: bytes) -> Iterator[str]:
 
 def test_status_error_with_http_200_raises_query_error_naming_the_query() -> None:
     answer = b'{"status":"error","errorType":"execution","error":"query processing would load too many samples"}'
-    with prometheus_answering(200, answer) as url:
-        with pytest.raises(QueryError) as err:
-            Prom(url, timeout=5).range("up", 1795000000, 1795000010)
+    with prometheus_answering(200, answer) as url, pytest.raises(QueryError) as err:
+        Prom(url, timeout=5).range("up", 1795000000, 1795000010)
     assert err.value.query == "up" and err.value.error_type == "execution"
     assert str(err.value) == ("Prometheus rejected the query 'up' (execution): "
                               "query processing would load too many samples")  # fmt: skip
@@ -245,9 +249,8 @@ def test_status_error_with_http_200_raises_query_error_naming_the_query() -> Non
 
 def test_an_http_400_carries_prometheus_message_and_error_type() -> None:
     answer = b'{"status":"error","errorType":"bad_data","error":"1:4: parse error: unclosed"}'
-    with prometheus_answering(400, answer) as url:
-        with pytest.raises(QueryError) as err:
-            Prom(url, timeout=5).instant("sum(")
+    with prometheus_answering(400, answer) as url, pytest.raises(QueryError) as err:
+        Prom(url, timeout=5).instant("sum(")
     assert (err.value.query, err.value.error_type) == ("sum(", "bad_data")
     assert err.value.message == "1:4: parse error: unclosed"
 
@@ -263,9 +266,8 @@ def test_an_http_400_carries_prometheus_message_and_error_type() -> None:
     ],
 )  # fmt: skip
 def test_an_unreadable_answer_names_the_query(answer: bytes, says: str) -> None:
-    with prometheus_answering(200, answer) as url:
-        with pytest.raises(UnreadableAnswer) as err:
-            Prom(url, timeout=5).range("node_up", 1795000000, 1795000010)
+    with prometheus_answering(200, answer) as url, pytest.raises(UnreadableAnswer) as err:
+        Prom(url, timeout=5).range("node_up", 1795000000, 1795000010)
     assert err.value.query == "node_up"
     assert str(err.value).startswith("Prometheus' answer to 'node_up' cannot be read: ")
     assert says in str(err.value)
