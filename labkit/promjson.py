@@ -77,7 +77,7 @@ def decode(body: bytes) -> Any:
 def load(body: bytes) -> Any:
     """json.loads, strict: not UTF-8, not JSON or a bare NaN/Infinity names the byte."""
     if not body.strip():
-        raise UnreadableAnswer("the body is empty", position=0)
+        raise UnreadableAnswer("the body is empty", position=len(body))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -178,12 +178,13 @@ FIRST = b'[1795000000,"1"]'
         (GOOD.replace(FIRST, b'[+1795000000,"1"]'), GOOD.index(FIRST) + 1, "value"),
         (GOOD.replace(FIRST, b'[1795000000.,"1"]'), GOOD.index(FIRST) + 11, "delimiter"),
         (GOOD.replace(FIRST, b'[1795[000000,"1"]'), GOOD.index(FIRST) + 5, "delimiter"),
+        (GOOD.replace(FIRST, b'[1795,000000"1"]'), GOOD.index(FIRST) + 7, "delimiter"),
         (GOOD.replace(b'"node":"1"', b'"node":"\xff"'), GOOD.index(b'"node":"1"') + 8, "UTF-8"),
         (b"<html>502 Bad Gateway</html>", 0, "Expecting value"),
         (b"", 0, "empty"),
     ],
     ids=["no-last-brace", "no-last-3", "cut-in-a-number", "garbage", "extra-brace", "bare-nan",
-         "junk-after-pair", "leading-zero", "plus-sign", "trailing-dot", "bracket-in-number",
+         "junk-after-pair", "leading-zero", "plus-sign", "trailing-dot", "bracket-in-number", "comma-moved",
          "not-utf8", "html", "empty"],
 )  # fmt: skip
 def test_a_malformed_body_is_refused_naming_the_byte(raw: bytes, position: int, says: str) -> None:

@@ -159,6 +159,20 @@ def test_labels_named_value_or_timestamp_keep_the_samples_and_their_own_columns(
         ]  # from the empty series
 
 
+def test_label_values_of_any_text_become_categories_in_natural_order() -> None:
+    values = ["10", "2", "\u00b2", "\u0663", 'a "quoted" \\ one', ""]
+    df = to_frame([{"metric": {"node": v}, "values": [[1, "1"]]} for v in values])
+    assert df["node"].tolist() == values
+    assert df["node"].cat.categories.tolist() == [
+        "",
+        "2",
+        "\u0663",
+        "10",
+        'a "quoted" \\ one',
+        "\u00b2",
+    ]
+
+
 def test_a_label_gets_the_same_column_whatever_labels_come_with_it() -> None:
     alone = to_frame([{"metric": {"value": "a"}, "values": [[1, "1"]]}])
     with_prefixed = to_frame([{"metric": {"value": "a", "label_value": "b"}, "values": [[1, "1"]]}])
