@@ -303,6 +303,34 @@ def test_live_range_query_matches_the_raw_api(shared_lab: Any) -> None:
 
 
 @pytest.mark.live
+def test_live_answers_take_the_fast_route_and_give_the_plain_frame(shared_lab: Any) -> None:
+    """Prometheus' own layout, as this Prometheus writes it: series with NaN (0/0), none at
+    all, and a vector (the plain route)."""
+    import requests
+
+    from labkit import promjson
+
+    end = time.time()
+    for query, kind in [
+        ("node_cpu_usage_percent", "matrix"),
+        ("node_cpu_usage_percent / 0 * 0", "matrix"),  # NaN in every sample
+        ('up{node="nope"}', "matrix"),
+        ("up", "vector"),
+    ]:
+        path, params = (
+            ("query_range", {"query": query, "start": end - 10, "end": end, "step": 1})
+            if kind == "matrix"
+            else ("query", {"query": query, "time": end})
+        )
+        raw = requests.get(f"{shared_lab.prometheus_url}/api/v1/{path}", params=params,
+                           timeout=10).content  # fmt: skip
+        if kind == "matrix":
+            promjson._decode_matrix(raw)  # raises if the fast route does not take it
+        decoded = promjson.decode(raw)["data"]["result"]
+        assert to_frame(decoded).equals(to_frame(json.loads(raw)["data"]["result"])), query
+
+
+@pytest.mark.live
 def test_live_split_range_joins_without_duplicates_or_holes(
     shared_lab: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
