@@ -21,7 +21,7 @@ or the error is the same whichever route reads a body. Errors (labkit.errors):
 - QueryError: "status": "error" (Prometheus' errorType and error), which a proxy or an older
   Prometheus can send with HTTP 200.
 
-A timestamp is a JSON number of seconds within the years a DataFrame holds (1677-09-22 to
+A timestamp is a JSON number of seconds within the years a DataFrame holds (1677-09-21 to
 2262-04-11); a value is a string holding a decimal number ("42", "-0.5", "1e-9"), "NaN", "+Inf",
 "-Inf" or "Inf" (`VALUE`), as Prometheus writes them and Go and Python read them.
 
@@ -70,7 +70,7 @@ def decode(body: bytes) -> Any:
     """The checked answer, with matrix values as Samples (see the module's docstring)."""
     try:
         return _decode_matrix(body)
-    except (ValueError, IndexError, RecursionError, QueryError):  # _Unexpected is a ValueError
+    except (ValueError, IndexError, TypeError, OverflowError, RecursionError, QueryError):
         return check_answer(load(body))
 
 
@@ -152,7 +152,7 @@ def read_series(result: Any) -> list[tuple[dict[str, str], Samples]]:
         ):
             raise UnreadableAnswer(f"{path}.metric must be an object of label names to strings; "
                                    f"got {_short(metric)}")  # fmt: skip
-        name = f"series {index + 1} of {len(result)}, {series_name(metric)}"
+        name = f"series {index + 1} of {len(result)}, {_clip(series_name(metric), 200)}"
         if "histograms" in series or "histogram" in series:
             x = metric.get("__name__", "x")
             raise UnreadableAnswer(
@@ -314,8 +314,11 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _clip(json.dumps(value, ensure_ascii=False) if _jsonable(value) else repr(value), 80)
+
+
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
 
 
 def _jsonable(value: Any) -> bool:
