@@ -17,7 +17,7 @@ from labkit import slo
 from labkit.alerts import SeedAlert
 from labkit.errors import InvalidInput
 from labkit.model import ModelParams
-from labkit.slo_spec import ALERT_WINDOWS, SLO, WINDOWS, Profile, duration, ratio_record
+from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record
 from labkit.words import epoch
 
 
@@ -77,7 +77,7 @@ def watched(s: SLO, seed_alert: SeedAlert) -> tuple[Watched, ...]:
         Watched(seed_row, seed_alert.name),
         *(
             Watched(f"{s.alert_name} {severity}", s.alert_name, severity)
-            for severity in ALERT_WINDOWS
+            for severity in SEVERITIES
         ),
     )
 
@@ -88,7 +88,7 @@ def theoretical(
     """(detection seconds, budget share spent by then) of a burn-rate alert, the soonest of
     its window pairs, at a constant error ratio from a clean start."""
     best = (math.inf, math.inf)
-    for short, long_, factor in ALERT_WINDOWS[severity]:
+    for short, long_, factor in prof.alert_windows[severity]:
         alert = slo.BurnRateAlert(factor, prof.window(long_), prof.window(short), severity)
         seconds = alert.detection_seconds(error_ratio, objective)
         if seconds < best[0]:
@@ -194,7 +194,7 @@ def first_clean(prefer: int, fleet: Iterable[int], unclean: Iterable[int]) -> in
 def burnt_query(s: SLO, prof: Profile, share: float = 0.2) -> str:
     """The nodes whose error ratio over the SLO's longest window (under `prof`, from the
     recording rule labkit.slo_spec generates for it) is above `share` of its budget."""
-    longest = duration(prof.window(max(WINDOWS)))
+    longest = duration(prof.window(max(prof.window_seconds)))
     above = share * slo.error_budget(s.objective)
     return f'{ratio_record(longest)}{{sloth_slo="{s.name}"}} > {above!r}'
 
