@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from labkit.amtool import Amtool
     from labkit.dashboard_widget import Dashboard
     from labkit.errors import (
+        DocumentError,
         InvalidInput,
         LabkitError,
         LabNotRunning,
@@ -76,6 +77,7 @@ _HOME = {
         for name in (
             "LabkitError",
             "InvalidInput",
+            "DocumentError",
             "ScenarioError",
             "PortInUse",
             "NodeUnreachable",
@@ -110,6 +112,7 @@ __all__ = [
     "AlertmanagerView",
     "Amtool",
     "Dashboard",
+    "DocumentError",
     "InvalidInput",
     "Lab",
     "LabNotRunning",

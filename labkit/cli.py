@@ -821,9 +821,9 @@ def _status_json(settings: Settings, out: TextIO) -> int:
 def _status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.json:
         return _status_json(settings, out)
-    scrapes = _components(settings, out)
     client = _client(settings)
-    ids = client.node_ids(args.node)
+    ids = client.node_ids(args.node)  # a bad --node is refused before anything is printed
+    scrapes = _components(settings, out)
 
     def probe(node: Any) -> tuple[str, dict[str, Any]]:
         code, health = node.health()

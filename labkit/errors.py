@@ -6,6 +6,9 @@ LabkitError                                 anything labkit raises on purpose; r
 │                                           promtool is missing, a drill gave up waiting
 ├── InvalidInput (ValueError)               a value a user gave is not allowed (CLI exit 2,
 │                                           HTTP 422); carries .field, .value and .allowed
+├── DocumentError                           a YAML file is not one labkit reads: not UTF-8,
+│                                           too large or too deep, an alias, a duplicated key
+│                                           (yamldoc); carries .source, .line, .problem
 ├── ScenarioError                           a scenario file has problems: all of them, each
 │                                           with its line (scenario.load; CLI exit 2)
 ├── PortInUse (OSError)                     a listener could not bind its port (the fleet,
@@ -66,6 +69,20 @@ class InvalidInput(LabkitError, ValueError):
         if hint:
             message += f". {hint}"
         super().__init__(message)
+
+
+class DocumentError(LabkitError):
+    """A YAML document labkit will not read (labkit.yamldoc): `problem` says why, `line`
+    (1-based, None when it is the whole file) where."""
+
+    bad_input = True
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        where = f"{source}: line {line}" if line is not None else source
+        super().__init__(f"{where}: {problem}")
 
 
 class ScenarioError(LabkitError):

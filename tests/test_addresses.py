@@ -288,6 +288,14 @@ def test_status_shows_the_same_addresses_and_the_meta_monitoring_targets(shared_
 
 
 @pytest.mark.live
+def test_status_refuses_a_node_it_does_not_have_before_printing_anything(shared_lab: Lab) -> None:
+    r = subprocess.run([*LABKIT, "--state-dir", str(shared_lab.settings.state_dir), "status",
+                        "--node", "99"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "--node must be a node id from 1 to" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.live
 def test_prometheus_scrapes_itself_and_alertmanager(shared_lab: Lab) -> None:
     for job in ("prometheus", "alertmanager"):
         assert [s["value"][1] for s in shared_lab.query(f'up{{job="{job}"}}')] == ["1"], job

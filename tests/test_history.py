@@ -18,7 +18,7 @@ import pytest
 from labkit import history, replay
 from labkit.alert_replay import intervals, load_rules, parse_rules
 from labkit.alert_replay import replay as replay_rules
-from labkit.errors import InvalidInput, LabkitError
+from labkit.errors import DocumentError, InvalidInput, LabkitError
 from labkit.failures import FAILURE_MODES
 from labkit.journal import read_journal
 from labkit.model import NodeModel
@@ -378,6 +378,45 @@ groups:
         parse_rules(ambiguous)
     with pytest.raises(InvalidInput, match="groups"):
         parse_rules("rules: []", "x.yml")
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "line"),
+    [
+        ("groups: {a: 1}\n", "groups", 1),
+        ("groups:\n  - just a name\n", "groups[0]", 2),
+        ("groups:\n  - name: g\n    rules: {alert: A}\n", "groups[0].rules", 2),
+        ("groups:\n  - name: g\n    rules:\n      - alert: A\n", "groups[0].rules[0].expr", 4),
+        ("groups:\n  - name: g\n    rules:\n      - {alert: A, record: b, expr: up}\n",
+         "groups[0].rules[0]", 4),
+        ("groups:\n  - name: g\n    rules:\n      - {alert: [A], expr: up}\n",
+         "groups[0].rules[0].alert", 4),
+        ("groups:\n  - name: g\n    rules:\n      - {alert: A, expr: up, labels: {a: [1]}}\n",
+         "groups[0].rules[0].labels", 4),
+    ],
+)  # fmt: skip
+def test_a_rule_file_of_the_wrong_shape_is_refused_naming_the_place(
+    text: str, place: str, line: int | None
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_rules(text, "mine.yml")
+    field = caught.value.field
+    assert field.startswith(f"mine.yml: {place}")
+    assert (f"(line {line})" in field) if line else "line" not in field
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"groups:\n  - name: caf\xe9\n", "byte 0xe9"),
+        ("a: &a [1]\ngroups: *a\n", r"alias \*a"),
+        ("groups: []\ngroups: []\n", "twice"),
+        ("[" * 5000 + "]" * 5000, "depth"),
+    ],
+)
+def test_a_hostile_rule_file_is_refused_by_the_loader(data: str | bytes, problem: str) -> None:
+    with pytest.raises(DocumentError, match=problem):
+        parse_rules(data, "mine.yml")
 
 
 def test_archive_refuses_a_bad_name_and_a_missing_lab(tmp_path: Path) -> None:
