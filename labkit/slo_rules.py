@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from labkit.errors import InvalidInput
 from labkit.slo import DAY
 from labkit.slo_windows import Profile, duration, prom_duration
 
@@ -360,15 +361,36 @@ def _quoted(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _expanded(text: str, labels: dict[str, str], where: str) -> str:
+    """A label or annotation template as Prometheus expands it for an alert whose series has
+    `labels`: only `{{ $labels.<name> }}` is expanded here (Sloth's title and summary use
+    nothing else); a test of anything else would be a guess, so it is refused."""
+    import re
+
+    out = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels.get(m[1], ""), text)
+    if "{{" in out:
+        raise InvalidInput(
+            where,
+            text,
+            "a template of {{ $labels.<name> }} actions only, for --tests (labkit cannot "
+            "predict what other actions expand to; generate the rules without --tests)",
+        )
+    return out
+
+
 def _expected(s: SLO, ident: dict[str, str], severity: str) -> dict[str, Any]:
+    """The alert promtool should see: the series' labels and the rule's, templates expanded."""
+    rule = {"sloth_severity": severity, **s.alert_labels, **s.alert(severity).labels}
+    where = f"{s.id} {severity} alert"
     return {
         "exp_labels": {
             **ident,
-            "sloth_severity": severity,
-            **s.alert_labels,
-            **s.alert(severity).labels,
+            **{k: _expanded(v, ident, f"{where} label {k}") for k, v in rule.items()},
         },
-        "exp_annotations": annotations_of(s, severity),
+        "exp_annotations": {
+            k: _expanded(v, ident, f"{where} annotation {k}")
+            for k, v in annotations_of(s, severity).items()
+        },
     }
 
 

@@ -68,7 +68,7 @@ from labkit.slo_windows import (
     parse_duration,
     profile,
 )
-from labkit.specfields import flag, load_yaml_all, mapping, number, string_map, text
+from labkit.specfields import flag, line_of, load_yaml_all, mapping, number, string_map, text
 
 __all__ = [
     "ALERT_WINDOWS",
@@ -129,7 +129,7 @@ def parse(doc: Any, where: str = "") -> list[SLO]:
     """SLOs from one decoded spec document; every problem names its field and what is
     allowed (`where` prefixes the fields of a document that is not a file's only one)."""
     at = f"{where}." if where else ""
-    top = mapping(doc, where or "spec", TOP_KEYS, need=True)
+    top = mapping(doc, where, TOP_KEYS, need=True)
     if top.get("version") != VERSION:
         raise InvalidInput(
             f"{at}version", top.get("version"), f'"{VERSION}" (Sloth\'s Prometheus spec)'
@@ -397,8 +397,16 @@ def _unbalanced(query: str) -> str:
 
 
 def load(path: Path | str) -> list[SLO]:
-    """The SLOs of a spec file (every YAML document of it)."""
-    return parse_all(load_yaml_all(Path(path)))
+    """The SLOs of a spec file (every YAML document of it), a problem's message naming the
+    file and the line of its field."""
+    docs = load_yaml_all(Path(path))
+    try:
+        return parse_all(docs)
+    except InvalidInput as exc:
+        line = line_of(docs, exc.field)
+        where = f"{path}: line {line}" if line is not None else str(path)
+        exc.args = (f"{where}: {exc}",)
+        raise
 
 
 def extra_labels(pairs: list[str], field: str = "--extra-labels") -> dict[str, str]:

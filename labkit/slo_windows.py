@@ -115,13 +115,14 @@ def parse_windows(doc: Any, source: str) -> AlertWindows:
     """Sloth's AlertWindows spec (a decoded YAML document), every problem named by field."""
     from labkit.specfields import mapping, number
 
-    top = mapping(doc, source, ("apiVersion", "kind", "spec"))
-    if (top.get("apiVersion"), top.get("kind")) != WINDOWS_VERSION:
+    if not isinstance(doc, dict) or (doc.get("apiVersion"), doc.get("kind")) != WINDOWS_VERSION:
+        top = doc if isinstance(doc, dict) else {}
         raise InvalidInput(
             f"{source}: apiVersion/kind",
             f"{top.get('apiVersion')}/{top.get('kind')}",
             "sloth.slok.dev/v1/AlertWindows (Sloth's alert windows)",
         )
+    top = mapping(doc, source, ("apiVersion", "kind", "spec"))
     spec = mapping(top.get("spec"), f"{source}: spec", ("sloPeriod", *SEVERITIES), need=True)
     period = _duration(spec.get("sloPeriod"), f"{source}: spec.sloPeriod")
     pairs = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -132,24 +133,16 @@ def string_map(value: Any, where: str) -> dict[str, str]:
 
 
 def load_yaml_all(path: Path, field: str = "SPEC") -> list[Any]:
-    """The documents of a YAML file (empty ones dropped); a file that cannot be read, is not
-    UTF-8 or not YAML is refused naming it."""
-    import yaml
+    """The documents of a YAML file (empty ones dropped), read by labkit.yamldoc: a file that
+    cannot be read is InvalidInput naming `field`; one that is not UTF-8, not YAML, holds
+    aliases, duplicate keys or deep nesting is a DocumentError naming its line."""
+    from labkit import yamldoc
 
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(field, str(path), f"a readable file ({exc.strerror})") from None
-    try:
-        source = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(field, str(path), f"UTF-8 text (byte {exc.start} is not)") from None
-    try:
-        return [d for d in yaml.safe_load_all(source) if d is not None]
-    except yaml.YAMLError as exc:
-        raise InvalidInput(field, str(path), f"valid YAML ({exc})") from None
-    except RecursionError:
-        raise InvalidInput(field, str(path), "YAML nested less deeply") from None
+    return [doc for _line, doc in yamldoc.load_all(data, str(path)) if doc is not None]
 
 
 def load_yaml(path: Path, field: str) -> Any:
@@ -158,3 +151,26 @@ def load_yaml(path: Path, field: str) -> Any:
     if len(docs) != 1:
         raise InvalidInput(field, str(path), f"a file of one YAML document, not {len(docs)}")
     return docs[0]
+
+
+def line_of(docs: list[Any], field: str) -> int | None:
+    """The line of a field path (`slos[0].alerting.name`, `document 2: slos[1].name`) in
+    documents read by labkit.yamldoc: the deepest part of it the documents hold."""
+    from labkit import yamldoc
+
+    doc_match = re.match(r"document (\d+): ", field)
+    index = int(doc_match.group(1)) - 1 if doc_match else 0
+    if not 0 <= index < len(docs):
+        return None
+    node: Any = docs[index]
+    line = yamldoc.line_of(node)
+    for key, item in re.findall(
+        r"([^.\[\]]+)|\[(\d+)\]", field[doc_match.end() if doc_match else 0 :]
+    ):
+        if key and isinstance(node, yamldoc.Mapping) and key in node:
+            line, node = node.key_line(key), node[key]
+        elif item and isinstance(node, yamldoc.Sequence) and int(item) < len(node):
+            line, node = node.item_lines[int(item)], node[int(item)]
+        else:
+            break
+    return line

@@ -75,10 +75,7 @@ def watched(s: SLO, seed_alert: SeedAlert) -> tuple[Watched, ...]:
     seed_row = f"{seed_alert.name} (seed, budget < {seed_alert.threshold * 100:g} %)"
     return (
         Watched(seed_row, seed_alert.name),
-        *(
-            Watched(f"{s.alert_name} {severity}", s.alert_name, severity)
-            for severity in SEVERITIES
-        ),
+        *(Watched(f"{s.alert_name} {severity}", s.alert_name, severity) for severity in SEVERITIES),
     )
 
 
