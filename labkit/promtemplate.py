@@ -18,6 +18,7 @@ refuses to load. A literal `{{` in text is written `{{ "{{" }}`.
 
 from __future__ import annotations
 
+import math
 import re
 
 from labkit.errors import InvalidInput
@@ -41,7 +42,7 @@ _TOKEN = re.compile(
     r"""(?P<space>[ \t]+)
       | (?P<string>"(?:[^"\\\n]|\\[\\"nt])*")
       | (?P<raw>`[^`]*`)
-      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.]))
+      | (?P<number>-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w.]))
       | (?P<variable>\$(?:[A-Za-z_][A-Za-z0-9_]*)?(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
       | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\.)
       | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
@@ -77,8 +78,8 @@ def _text(value: str) -> None:
         if body.endswith(" -") or body.endswith("\t-"):
             body = body[:-2]
         if body.startswith("/*"):
-            if not body.endswith("*/") or len(body) < 4:
-                raise _Refused("a comment must end with */ just before }}")
+            if not body.endswith("*/") or len(body) < 4 or "*/" in body[2:-2]:
+                raise _Refused("a comment must end with its only */, just before }}")
             continue
         _pipeline(_tokens(body), 0, top=True)
 
@@ -125,6 +126,8 @@ def _tokens(body: str) -> list[tuple[str, str]]:
         if not m:
             raise _Refused(f"cannot read {body[at : at + 12]!r} in an action")
         kind = m.lastgroup or ""
+        if kind == "number" and not _go_number(m.group()):
+            raise _Refused(f"the number {m.group()} is too large for Go")
         if kind == "space":
             spaced = True
         else:
@@ -187,3 +190,10 @@ def _operand(tokens: list[tuple[str, str]], at: int) -> int:
     if kind == "word":
         raise _Refused(f"{text!r} is not a value (functions come first in a command)")
     raise _Refused(f"unexpected {text!r}")
+
+
+def _go_number(text: str) -> bool:
+    """Whether Go reads the literal: an integer within 64 bits, or a finite float."""
+    if re.fullmatch(r"-?\d+", text):
+        return -(2**63) <= int(text) < 2**64
+    return math.isfinite(float(text))

@@ -95,6 +95,7 @@ class SLO:
     alert_annotations: dict[str, str] = field(default_factory=dict)
     page: Alert = field(default_factory=Alert)
     ticket: Alert = field(default_factory=Alert)
+    where: str = field(default="", compare=False)  # its place in the spec: slos[0]
 
     @property
     def objective(self) -> float:
@@ -322,10 +323,13 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if any(c in text for c in _BREAKS):  # a reader folds them raw: written escaped, in quotes
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
     style = "|" if "\n" in text else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
 
+_BREAKS = "\x85\u2028\u2029\ufeff"  # line breaks to YAML 1.1, or a byte-order mark
 _Dumper.add_representer(str, _str)
 
 

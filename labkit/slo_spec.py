@@ -291,6 +291,7 @@ def _slo(entry: Any, where: str, service: str, common: dict[str, str]) -> SLO:
         ),
         page=alerts["page"],
         ticket=alerts["ticket"],
+        where=where,
         **sli,
     )
 
@@ -407,6 +408,37 @@ def load(path: Path | str) -> list[SLO]:
         where = f"{path}: line {line}" if line is not None else str(path)
         exc.args = (f"{where}: {exc}",)
         raise
+
+
+def check_with_promtool(text: str, slos: list[SLO]) -> bool:
+    """Has promtool check rendered rules, when it is installed (False when it is not). Names,
+    labels and templates are checked by labkit itself; this catches a query that is not
+    PromQL (labkit checks only its brackets and quotes), naming the SLO it came from."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    tool = shutil.which("promtool")
+    if tool is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.yml"
+        rules.write_text(text, encoding="utf-8")
+        run = subprocess.run([tool, "check", "rules", "--lint=none", str(rules)],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    if run.returncode == 0:
+        return True
+    lines = [line.replace(f"{rules}: ", "") for line in (run.stderr or run.stdout).splitlines()
+             if line.strip() and "FAILED" not in line]  # fmt: skip
+    lines = lines or [f"exit status {run.returncode}"]
+    said = lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
+    culprit = next((s for s in slos if f'-{s.id}", rule' in lines[0]), None)
+    field = "SPEC"
+    if culprit is not None:
+        field = culprit.where + (".sli" if "sli-recordings" in lines[0] else "")
+    raise InvalidInput(field, culprit.name if culprit else None,
+                       "queries that are PromQL (promtool refused the rules they make)",
+                       f"promtool: {said}")  # fmt: skip
 
 
 def extra_labels(pairs: list[str], field: str = "--extra-labels") -> dict[str, str]:

@@ -187,6 +187,26 @@ def test_files_labkit_will_not_read_exit_2_with_the_reason(
     assert all(w in err for w in words) and "Traceback" not in err and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "sli",
+    [
+        {"events": {"error_query": "sum(rate(x[{{.window}}])) +", "total_query": "sum(rate(y[{{.window}}]))"}},
+        {"raw": {"error_ratio_query": "avg_over_time(x[{{.window}}]) by (node)"}},
+    ],
+)  # fmt: skip
+def test_a_query_promtool_refuses_exits_2_naming_the_slo(
+    sli: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad, out = tmp_path / "bad.yml", tmp_path / "rules.yml"
+    doc = spec()
+    doc["slos"].append({**spec(sli=sli)["slos"][0], "name": "broken"})
+    bad.write_text(yaml.safe_dump(doc))
+    assert main(["slo", "generate", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "slos[4].sli must be queries that are PromQL" in err and "'broken'" in err
+    assert "could not parse expression" in err and not out.exists()
+
+
 def test_a_missing_spec_and_a_bad_flag_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
