@@ -303,8 +303,8 @@ def _add_slo(sub: _Subcommands) -> None:
         )
         + ", or any duration such as 12h (refused if a window falls under 4 scrape intervals). "
         "Sloth's flags carry over: -l/--extra-labels, --disable-alerts, --disable-recordings, "
-        "--period (Sloth's --default-slo-period), --windows (an AlertWindows file, as in "
-        "Sloth's --slo-period-windows-path).",
+        "--period (Sloth's --default-slo-period), --windows (one AlertWindows file, where "
+        "Sloth's --slo-period-windows-path takes a folder of them).",
     )
     generate.add_argument("spec", type=Path, metavar="SPEC", help="an SLO spec (YAML)")
     generate.add_argument(

@@ -24,25 +24,31 @@ existing ones carry over:
 
 It writes what Sloth writes (labkit.slo_rules): three rule groups per SLO named as Sloth
 names them, the SLI error ratio recorded over every window and the period, the SLO's metadata
-(objective, budget, current and period burn rates, budget remaining, sloth_slo_info), and two
-multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h at 6x; ticket: 2h/1d at
-3x or 6h/3d at 1x, for a 30-day period) with Sloth's title and summary templates.
+(objective, budget, current and period burn rates, budget remaining, sloth_slo_info with the
+SLO's infoLabels), and two multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h
+at 6x; ticket: 2h/1d at 3x or 6h/3d at 1x, for a 30-day period), each unless disabled, with
+Sloth's title and summary templates unless the spec gives its own. Differences: numbers as
+decimals (0.001, not 0.0009999999999999432), sloth_version "labkit", one rule file for all the
+documents, and an alert name made from the service and SLO when the spec gives none.
 
 Two knobs, both optional. --period (Sloth's --default-slo-period, 30d): the SLO period; the
 windows stay and the factors change so each alert still lets 2, 5, 10, 10 % of the budget go
-(28d: 13.44, 5.6, 2.8, 0.933). --profile (labkit's own, production): how long the whole period
-lasts in the lab; lab-day makes it 1 day and scales every window alike (x 1/30 for 30 days:
-5m -> 10s), refused when a window would be under 4 scrape intervals. Under a lab profile the
-period's ratio is read through a subquery stepped by the base window, for the lab's
-backfilled past; production writes Sloth's expression.
+(28d: 13.44, 5.6, 2.8, 0.933); --windows takes Sloth's AlertWindows file instead. --profile
+(labkit's own, production): how long the whole period lasts in the lab; lab-day makes it 1 day
+and scales every window alike (x 1/30 for 30 days: 5m -> 10s), refused when a window would be
+under 4 scrape intervals. Under a lab profile the period's ratio is read through a subquery
+stepped by the base window, for the lab's backfilled past; production writes Sloth's
+expression. Sloth's -l/--extra-labels, --disable-alerts and --disable-recordings carry over.
 
-Refused, each with the field named: unknown keys (with "did you mean"), wrong types (a
-`disable: "yes"`, an objective in quotes), an objective outside (0, 100) (99.9, not 0.999),
-names Sloth refuses (letters, digits, . _ -), two SLOs with one name, label names Prometheus
-refuses or Sloth's own (sloth_*), alert labels and annotations whose templates labkit cannot
-check, queries without {{.window}} or with unbalanced brackets or quotes, files that are not
-UTF-8, Sloth's plugins (slo_plugins, plugins, sli.plugin: labkit runs no Sloth plugin) and
-rule group intervals (the lab evaluates every rule each second).
+Refused, each with the field (and its line) named, exit status 2, nothing written: unknown
+keys (with "did you mean"), wrong types (`disable: "yes"`, an objective in quotes), an
+objective outside (0, 100) (99.9, not 0.999), names Sloth refuses (letters, digits, . _ -),
+two SLOs with one name, label names Prometheus refuses or Sloth's own (sloth_*), empty label
+values, alert labels and annotations whose templates labkit cannot check, queries without
+{{.window}}, with unbalanced brackets or quotes, or (when promtool is installed: it checks
+the rules before they are written) that are not PromQL; files that are not UTF-8, YAML
+aliases, duplicate keys; Sloth's plugins (slo_plugins, plugins, sli.plugin: labkit runs no
+Sloth plugin) and rule group intervals (the lab evaluates every rule each second).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from labkit.slo_rules import RESERVED_LABELS, SLO, VERSION, Alert, Options, dump
 from labkit.slo_rules import generate as generate
 from labkit.slo_rules import generate_tests as generate_tests
 from labkit.slo_rules import render as render
+from labkit.slo_rules import window_into as window_into
 from labkit.slo_windows import (
     ALERT_WINDOWS,
     PERIOD_SECONDS,
@@ -92,6 +99,7 @@ __all__ = [
     "profile",
     "ratio_record",
     "render",
+    "window_into",
 ]
 
 LAB_SPEC = Path(__file__).resolve().parent.parent / "slo" / "edge.yml"  # the lab's own SLOs

@@ -192,7 +192,9 @@ def test_refused_specs_are_refused_on_purpose_naming_the_field(
     out = tmp_path / "rules.yml"
     assert main(["slo", "generate", str(DATA / spec), "--out", str(out)]) == 2
     message = capsys.readouterr().err
-    assert re.search(rf"{re.escape(str(DATA / spec))}: line \d+: {re.escape(field)} must be", message)
+    assert re.search(
+        rf"{re.escape(str(DATA / spec))}: line \d+: {re.escape(field)} must be", message
+    )
     assert words in message
     assert "Traceback" not in message and not out.exists()  # nothing half-written
 

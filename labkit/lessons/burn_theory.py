@@ -17,7 +17,7 @@ from labkit import slo
 from labkit.alerts import SeedAlert
 from labkit.errors import InvalidInput
 from labkit.model import ModelParams
-from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record
+from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record, window_into
 from labkit.words import epoch
 
 
@@ -200,10 +200,7 @@ def ratio_query(s: SLO, window_seconds: int) -> str:
     """The SLI's error ratio over the last `window_seconds`, from the SLO's own queries (no
     recording rule: any window, whatever the profile)."""
     window = f"{window_seconds}s"
-    return (
-        f"({s.error_query.replace('{{.window}}', window)})"
-        f" / ({s.total_query.replace('{{.window}}', window)})"
-    )
+    return f"({window_into(s.error_query, window)}) / ({window_into(s.total_query, window)})"
 
 
 def burn_of(failure: str) -> Burn:
