@@ -59,9 +59,9 @@ from typing import Any
 
 from labkit import promtemplate
 from labkit.errors import InvalidInput
+from labkit.slo_cases import generate_tests as generate_tests
 from labkit.slo_rules import RESERVED_LABELS, SLO, VERSION, Alert, Options, dump, ratio_record
 from labkit.slo_rules import generate as generate
-from labkit.slo_rules import generate_tests as generate_tests
 from labkit.slo_rules import render as render
 from labkit.slo_rules import window_into as window_into
 from labkit.slo_windows import (

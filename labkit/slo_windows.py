@@ -17,8 +17,8 @@ makes it last that long. A profile is refused when its shortest window would be 
 intervals (others round such windows to zero and alert on nothing). The factors do not depend
 on the profile: scaling a window and the period alike keeps their ratio.
 
-    prof = profile("lab-day", period_seconds=28 * DAY)
-    prof.window(300)           10.7 (seconds)
+    prof = profile("lab-day", google(28 * DAY))
+    prof.window(300)           10.7 (seconds: 5m x 1/28)
     prof.alert_windows         {"page": [(short, long, factor), ...], "ticket": [...]}
     prom_duration(28 * DAY)    "4w" (Prometheus' own spelling, as Sloth writes record names)
 """
