@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         ServiceRefused,
         ServiceUnreachable,
         StartTimeout,
+        UnreadableAnswer,
     )
     from labkit.failures import FAILURE_MODES
     from labkit.lab import Lab
@@ -89,6 +90,7 @@ _HOME = {
             "QueryRefused",
             "LabNotRunning",
             "StartTimeout",
+            "UnreadableAnswer",
         )
     },
 }
@@ -128,6 +130,7 @@ __all__ = [
     "ServiceRefused",
     "ServiceUnreachable",
     "StartTimeout",
+    "UnreadableAnswer",
     "alert_replay",
     "alerts",
     "alertview",

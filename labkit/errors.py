@@ -20,8 +20,15 @@ LabkitError                                 anything labkit raises on purpose; r
 ├── PrometheusUnreachable (ConnectionError) nobody answered at Prometheus' URL (query.Prom)
 ├── QueryTimeout (TimeoutError)             Prometheus did not finish a query within Prom's
 │                                           timeout
-├── QueryError                              Prometheus rejected a query (query.Prom); carries
-│                                           .query and Prometheus' own .message
+├── QueryError                              Prometheus rejected a query (query.Prom), or answered
+│                                           "status": "error" with HTTP 200 (promjson.decode);
+│                                           carries .query, Prometheus' own .message and
+│                                           .error_type
+├── UnreadableAnswer (ValueError)           Prometheus' answer cannot become a frame: not JSON,
+│                                           cut short or followed by garbage (.position, the
+│                                           byte), a sample that is not [timestamp, "number"]
+│                                           (.series, its labels), not Prometheus' shape, or
+│                                           native histograms (promjson.decode, query.to_frame)
 ├── QueryRefused                            Prometheus rejected a dashboard panel's query;
 │                                           dashboard_view.Feed.fetch catches it and the panel
 │                                           shows it as a sentence
@@ -33,9 +40,11 @@ LabkitError                                 anything labkit raises on purpose; r
 The CLI turns a LabkitError into its message and exit status 2 when `bad_input` is true (the
 caller's input is wrong), else 1 (the world is).
 
-Private, never leaving its module: labkit.promjson._Unexpected (ValueError), the fast decoder's
-signal that a body is not the matrix it expects; promjson.decode catches it and falls back to
-json.loads.
+Private, never leaving their module: labkit.promjson._Unexpected (ValueError), the signal that
+promjson's fast route (labkit.matrixscan, which raises plain ValueErrors) does not take a body
+(promjson.decode catches it and reads the body the plain way, which raises UnreadableAnswer if
+the body is bad), and labkit.promjson._BareConstant (ValueError), json's signal of a bare NaN
+or Infinity, which promjson.load turns into UnreadableAnswer naming its byte.
 
 Built-in exceptions labkit raises itself are a programmer's mistakes, not a user's: ValueError
 from constructors given impossible arguments (a fleet of no nodes, model parameters out of
@@ -171,12 +180,46 @@ class QueryTimeout(LabkitError, TimeoutError):
 
 
 class QueryError(LabkitError):
-    """Prometheus rejected a query; `message` is Prometheus' own words."""
+    """Prometheus rejected a query; `message` is Prometheus' own words and `error_type` its
+    errorType ("bad_data", "timeout", ...). `query` is None where the query is not known
+    (promjson.decode reading an answer alone)."""
 
-    def __init__(self, query: str, message: str) -> None:
+    def __init__(self, query: str | None, message: str, error_type: str = "") -> None:
         self.query = query
         self.message = message
-        super().__init__(f"Prometheus rejected the query {query!r}: {message}")
+        self.error_type = error_type
+        what = "the query" if query is None else f"the query {query!r}"
+        kind = f" ({error_type})" if error_type else ""
+        super().__init__(f"Prometheus rejected {what}{kind}: {message}")
+
+
+class UnreadableAnswer(LabkitError, ValueError):
+    """Prometheus' answer cannot become a DataFrame; the message says where and why.
+
+    `position` is the byte of the body where it stops being JSON (None when the problem is not
+    there), `series` the labels of the series with the bad sample (None when no series is to
+    blame), `query` the query whose answer it is (None where it is not known)."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        position: int | None = None,
+        series: dict[str, str] | None = None,
+        query: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.position = position
+        self.series = series
+        self.query = query
+        answer = "Prometheus' answer" if query is None else f"Prometheus' answer to {query!r}"
+        super().__init__(f"{answer} cannot be read: {problem}")
+
+    def to(self, query: str) -> UnreadableAnswer:
+        """The same error, naming the query it answers."""
+        return UnreadableAnswer(
+            self.problem, position=self.position, series=self.series, query=query
+        )
 
 
 class QueryRefused(LabkitError):

@@ -10,8 +10,17 @@ None. PrometheusConnect owns HTTP, retries and auth; this module always passes s
 a timeout explicitly (the library's own start/end defaults are computed once, at import), and
 splits long ranges so no request asks for more than Prometheus' 11,000 points per series.
 
-Errors (labkit.errors tree): QueryError (Prometheus rejected the PromQL: carries its message
-and the query) and PrometheusUnreachable (nobody answered at the URL).
+Label columns are named after their labels, except that no label can take a sample column's
+name: a label named `timestamp` or `value`, or either behind one or more `label_` prefixes,
+gets one more `label_` in front (`value` -> `label_value`, `label_value` ->
+`label_label_value`). The rule looks at one label name only, so a label has the same column
+in every frame, whatever other labels come with it (`label_column`).
+
+Errors (labkit.errors tree): QueryError (Prometheus rejected the PromQL, with HTTP 400 or with
+"status": "error" and HTTP 200: carries its message, its errorType and the query),
+UnreadableAnswer (the answer is not JSON, has a bad sample or native histograms: see
+labkit.promjson; names the query, the byte or the series), QueryTimeout and
+PrometheusUnreachable (nobody answered at the URL).
 """
 
 from __future__ import annotations
@@ -22,18 +31,23 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from itertools import chain
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from labkit.errors import InvalidInput, PrometheusUnreachable, QueryError, QueryTimeout
-from labkit.promjson import FastSession, Samples
+from labkit.errors import (
+    InvalidInput,
+    PrometheusUnreachable,
+    QueryError,
+    QueryTimeout,
+    UnreadableAnswer,
+)
+from labkit.promjson import FastSession, read_series
 from labkit.words import natural_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MAX_POINTS = 11_000  # Prometheus refuses a range query with more points per series
+_SAMPLE_NAMES = re.compile(r"(?:label_)*(?:timestamp|value)")  # labels that get label_ in front
 
 
 Time = float | datetime
@@ -71,58 +85,40 @@ def _empty() -> pd.DataFrame:
     )
 
 
+def label_column(label: str) -> str:
+    """The column of a label: its name, or one more `label_` in front of `timestamp`, `value`
+    and `label_..._timestamp`/`label_..._value`, so no label takes a sample's column."""
+    return f"label_{label}" if _SAMPLE_NAMES.fullmatch(label) else label
+
+
 def to_frame(result: list[Any]) -> pd.DataFrame:
-    """A Prometheus `result` (matrix, vector or scalar) as a tidy DataFrame, column-wise."""
+    """A Prometheus `result` (matrix, vector or scalar) as a tidy DataFrame, column-wise.
+    Every sample is checked (labkit.promjson.read_series): UnreadableAnswer names a bad one."""
     import numpy as np
     import pandas as pd
 
-    if not result:
+    if isinstance(result, list) and result and not isinstance(result[0], dict):
+        result = [{"metric": {}, "value": result}]  # a scalar result: [ts, "v"]
+    series = read_series(result)
+    if not series:
         return _empty()
-    if not isinstance(result[0], dict):  # a scalar or string result: [ts, "v"]
-        result = [{"metric": {}, "value": result}]
-    names = sorted({k for series in result for k in series["metric"]})
-    points = [series["values"] if "values" in series else [series["value"]] for series in result]
-    lengths = [len(p) for p in points]
-    columns = [p for p in points if isinstance(p, Samples)]
-    if len(columns) == len(points):  # already columns (labkit.promjson)
-        stamps = np.concatenate([c.timestamps for c in columns])
-        values = np.concatenate([c.values for c in columns])
-    else:
-        first, second = itemgetter(0), itemgetter(1)
-        stamps = np.fromiter(
-            chain.from_iterable(map(first, p) for p in points), np.float64, sum(lengths)
-        )
-        values = _parse_floats("\n".join(chain.from_iterable(map(second, p) for p in points)))
+    stamps = np.concatenate([s.timestamps for _, s in series])
+    values = np.concatenate([s.values for _, s in series])
     ms = np.rint(stamps * 1000).astype(np.int64)  # Prometheus keeps milliseconds
     frame: dict[str, Any] = {
         "timestamp": pd.to_datetime(ms, unit="ms", utc=True).as_unit("ns"),
         "value": values,
     }
-    repeat = np.asarray(lengths)
-    for name in names:
-        per_series = [series["metric"].get(name) for series in result]
+    repeat = np.asarray([len(s) for _, s in series])
+    for name in sorted({k for metric, _ in series for k in metric}, key=label_column):
+        per_series = [metric.get(name) for metric, _ in series]
         categories = sorted({v for v in per_series if v is not None}, key=natural_key)
         index = {c: i for i, c in enumerate(categories)}
         codes = np.array([index.get(v, -1) if v is not None else -1 for v in per_series])
-        frame[name] = pd.Categorical.from_codes(np.repeat(codes, repeat), categories=categories)
+        frame[label_column(name)] = pd.Categorical.from_codes(
+            np.repeat(codes, repeat), categories=categories
+        )
     return pd.DataFrame(frame)
-
-
-def _parse_floats(lines: str) -> Any:
-    """One float per line, parsed in C by pandas' CSV reader (NaN, +Inf, -Inf included): the
-    same values as float() on each, several times faster than any per-string route."""
-    import io
-
-    import numpy as np
-    import pandas as pd
-
-    if not lines:
-        return np.array([], dtype=np.float64)
-    column = pd.read_csv(
-        io.StringIO(lines), header=None, names=["v"], dtype=np.float64, engine="c",
-        na_values=["NaN"], keep_default_na=False,
-    )  # fmt: skip
-    return column["v"].to_numpy()
 
 
 def wide(frame: pd.DataFrame, column: str = "node") -> pd.DataFrame:
@@ -157,7 +153,11 @@ class Prom:
         try:
             return list(fn(query, *args, timeout=self.timeout, **kw))
         except PrometheusApiClientException as exc:
-            raise QueryError(query, _prometheus_message(str(exc))) from None
+            raise QueryError(query, *_prometheus_message(str(exc))) from None
+        except QueryError as exc:  # "status": "error" with HTTP 200 (promjson.decode)
+            raise QueryError(query, exc.message, exc.error_type) from None
+        except UnreadableAnswer as exc:
+            raise exc.to(query) from None
         except (requests.exceptions.ReadTimeout, requests.exceptions.RetryError) as exc:
             if isinstance(exc, requests.exceptions.RetryError) and "timed out" not in str(exc):
                 raise PrometheusUnreachable(self.url, type(exc).__name__) from None
@@ -214,13 +214,14 @@ class Prom:
         return joined.sort_values([*labels, "timestamp"], ignore_index=True)
 
 
-def _prometheus_message(text: str) -> str:
-    """Prometheus' own error out of the library's "HTTP Status Code 400 (b'{...}')"."""
+def _prometheus_message(text: str) -> tuple[str, str]:
+    """Prometheus' own error and errorType out of the library's "HTTP Status Code 400
+    (b'{...}')"."""
     match = re.search(r"\((b(['\"]).*\2)\)\s*$", text, flags=re.S)
     if match:
         try:
             body = json.loads(ast.literal_eval(match.group(1)))
-            return str(body.get("error", body))
-        except (ValueError, SyntaxError):
+            return str(body.get("error", body)), str(body.get("errorType", ""))
+        except (ValueError, SyntaxError, AttributeError):
             pass
-    return text
+    return text, ""

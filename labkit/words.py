@@ -25,7 +25,7 @@ def plural(count: int, word: str, many: str | None = None, *, number: bool = Tru
 
 def natural_key(text: object) -> tuple[Any, ...]:
     """A sort key putting "2" before "10" and "node 2" before "node 10"."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(text)))
+    return tuple(int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", str(text)))
 
 
 def parse_time(when: float | str) -> float | None:

@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from labkit.errors import InvalidInput
-from labkit.query import MAX_POINTS, Prom, PrometheusUnreachable, QueryError, chunks, to_frame, wide
+from labkit.errors import InvalidInput, UnreadableAnswer
+from labkit.promjson import decode
+from labkit.query import (
+    MAX_POINTS,
+    Prom,
+    PrometheusUnreachable,
+    QueryError,
+    chunks,
+    label_column,
+    to_frame,
+    wide,
+)
 from tests.conftest import REPO, free_ports
 
 RECORDED: dict[str, Any] = json.loads((REPO / "tests/data/prometheus_responses.json").read_text())
@@ -96,6 +110,76 @@ def test_wide_has_one_column_per_node() -> None:
         wide(to_frame(result("matrix_cpu")), column="pod")
 
 
+# -- label columns never take a sample's column ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "column"),
+    [
+        ("node", "node"),
+        ("__name__", "__name__"),
+        ("value", "label_value"),
+        ("timestamp", "label_timestamp"),
+        ("label_value", "label_label_value"),
+        ("label_label_timestamp", "label_label_label_timestamp"),
+        ("values", "values"),
+        ("label_node", "label_node"),
+        ("Value", "Value"),
+    ],
+)
+def test_a_label_column_is_its_name_unless_a_sample_column_could_clash(
+    label: str, column: str
+) -> None:
+    assert label_column(label) == column
+
+
+CLASHING = [
+    {"metric": {"__name__": "up", "value": "v1", "timestamp": "t1", "label_value": "lv1", "node": "1"},
+     "values": [[1795000000, "1.5"], [1795000001, "2.5"]]},
+    {"metric": {"value": "v2"}, "values": [[1795000002.25, "NaN"]]},
+    {"metric": {"timestamp": "t3"}, "values": []},
+]  # fmt: skip
+
+
+def test_labels_named_value_or_timestamp_keep_the_samples_and_their_own_columns() -> None:
+    raw = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": CLASHING}},
+                     separators=(",", ":")).encode()  # fmt: skip
+    for result in (CLASHING, decode(raw)["data"]["result"]):  # lists, and the fast route
+        df = to_frame(result)
+        assert list(df.columns) == ["timestamp", "value", "__name__", "label_label_value",
+                                    "label_timestamp", "label_value", "node"]  # fmt: skip
+        assert df["value"].tolist()[:2] == [1.5, 2.5] and math.isnan(df["value"].iloc[2])
+        assert [t.timestamp() for t in df["timestamp"]] == [1795000000, 1795000001, 1795000002.25]
+        assert df["label_value"].tolist() == ["v1", "v1", "v2"]
+        assert df["label_label_value"].tolist()[:2] == ["lv1", "lv1"]
+        assert df["label_timestamp"].tolist()[:2] == ["t1", "t1"]
+        assert df["label_timestamp"].cat.categories.tolist() == [
+            "t1",
+            "t3",
+        ]  # from the empty series
+
+
+def test_label_values_of_any_text_become_categories_in_natural_order() -> None:
+    values = ["10", "2", "\u00b2", "\u0663", 'a "quoted" \\ one', ""]
+    df = to_frame([{"metric": {"node": v}, "values": [[1, "1"]]} for v in values])
+    assert df["node"].tolist() == values
+    assert df["node"].cat.categories.tolist() == [
+        "",
+        "2",
+        "\u0663",
+        "10",
+        'a "quoted" \\ one',
+        "\u00b2",
+    ]
+
+
+def test_a_label_gets_the_same_column_whatever_labels_come_with_it() -> None:
+    alone = to_frame([{"metric": {"value": "a"}, "values": [[1, "1"]]}])
+    with_prefixed = to_frame([{"metric": {"value": "a", "label_value": "b"}, "values": [[1, "1"]]}])
+    assert alone["label_value"].tolist() == with_prefixed["label_value"].tolist() == ["a"]
+    assert with_prefixed["label_label_value"].tolist() == ["b"]
+
+
 # -- range splitting -----------------------------------------------------------------------------
 
 
@@ -143,6 +227,66 @@ def test_an_unreachable_prometheus_is_named() -> None:
     assert url in str(err.value) and "labkit up" in str(err.value)
 
 
+@contextmanager
+def prometheus_answering(status: int, answer: bytes) -> Iterator[str]:
+    """A stand-in Prometheus on a free port that gives every request the same answer."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_ports(1)), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_status_error_with_http_200_raises_query_error_naming_the_query() -> None:
+    answer = b'{"status":"error","errorType":"execution","error":"query processing would load too many samples"}'
+    with prometheus_answering(200, answer) as url, pytest.raises(QueryError) as err:
+        Prom(url, timeout=5).range("up", 1795000000, 1795000010)
+    assert err.value.query == "up" and err.value.error_type == "execution"
+    assert str(err.value) == ("Prometheus rejected the query 'up' (execution): "
+                              "query processing would load too many samples")  # fmt: skip
+
+
+def test_an_http_400_carries_prometheus_message_and_error_type() -> None:
+    answer = b'{"status":"error","errorType":"bad_data","error":"1:4: parse error: unclosed"}'
+    with prometheus_answering(400, answer) as url, pytest.raises(QueryError) as err:
+        Prom(url, timeout=5).instant("sum(")
+    assert (err.value.query, err.value.error_type) == ("sum(", "bad_data")
+    assert err.value.message == "1:4: parse error: unclosed"
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (b'{"status":"success","data":{"resultType":"matrix","result":[]}', "cut short"),
+        (b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"node":"1"},'
+         b'"values":[[1795000000,"x"]]}]}}', '{node="1"}: sample 1 of 1 has the value "x"'),
+        (b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"node":"1"},'
+         b'"histograms":[[1795000000,{"count":"1"}]]}]}}', "native histograms"),
+    ],
+)  # fmt: skip
+def test_an_unreadable_answer_names_the_query(answer: bytes, says: str) -> None:
+    with prometheus_answering(200, answer) as url, pytest.raises(UnreadableAnswer) as err:
+        Prom(url, timeout=5).range("node_up", 1795000000, 1795000010)
+    assert err.value.query == "node_up"
+    assert str(err.value).startswith("Prometheus' answer to 'node_up' cannot be read: ")
+    assert says in str(err.value)
+
+
 # -- live -----------------------------------------------------------------------------------------
 
 
@@ -156,6 +300,34 @@ def test_live_range_query_matches_the_raw_api(shared_lab: Any) -> None:
     raw = shared_lab.query("node_cpu_usage_percent", at=float(df["timestamp"].max().timestamp()))
     last = df[df["timestamp"] == df["timestamp"].max()].set_index("node")["value"]
     assert {s["metric"]["node"]: float(s["value"][1]) for s in raw} == last.to_dict()
+
+
+@pytest.mark.live
+def test_live_answers_take_the_fast_route_and_give_the_plain_frame(shared_lab: Any) -> None:
+    """Prometheus' own layout, as this Prometheus writes it: series with NaN (0/0), none at
+    all, and a vector (the plain route)."""
+    import requests
+
+    from labkit import promjson
+
+    end = time.time()
+    for query, kind in [
+        ("node_cpu_usage_percent", "matrix"),
+        ("node_cpu_usage_percent / 0 * 0", "matrix"),  # NaN in every sample
+        ('up{node="nope"}', "matrix"),
+        ("up", "vector"),
+    ]:
+        path, params = (
+            ("query_range", {"query": query, "start": end - 10, "end": end, "step": 1})
+            if kind == "matrix"
+            else ("query", {"query": query, "time": end})
+        )
+        raw = requests.get(f"{shared_lab.prometheus_url}/api/v1/{path}", params=params,
+                           timeout=10).content  # fmt: skip
+        if kind == "matrix":
+            promjson._decode_matrix(raw)  # raises if the fast route does not take it
+        decoded = promjson.decode(raw)["data"]["result"]
+        assert to_frame(decoded).equals(to_frame(json.loads(raw)["data"]["result"])), query
 
 
 @pytest.mark.live

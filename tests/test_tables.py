@@ -27,6 +27,13 @@ def test_natural_order_puts_node_2_before_node_10() -> None:
     assert sorted(["10", "2", "1", "12", "11"], key=natural_key) == ["1", "2", "10", "11", "12"]
     assert sorted(["node 10", "node 9"], key=natural_key) == ["node 9", "node 10"]
     assert sorted(["", "3"], key=natural_key) == ["", "3"]  # no node label: first, no error
+    # digits other than 0-9: numbers when int() reads them (Arabic-Indic 3), else text (²)
+    assert sorted(["10", "\u0663", "\u00b2", "1"], key=natural_key) == [
+        "1",
+        "\u0663",
+        "10",
+        "\u00b2",
+    ]
 
 
 @pytest.mark.parametrize(
