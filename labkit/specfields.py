@@ -49,7 +49,7 @@ def refuse_unknown(data: dict[str, Any], allowed: Iterable[str], where: str) -> 
             raise InvalidInput(
                 field,
                 data[key],
-                "absent: not a key here (allowed: " + ", ".join(allowed) + ")",
+                "absent: not a key here (the keys known here: " + ", ".join(allowed) + ")",
                 suggestion(str(key), allowed),
             )
 
