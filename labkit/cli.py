@@ -298,17 +298,46 @@ def _add_slo(sub: _Subcommands) -> None:
         description=slo_spec.__doc__,
         epilog="Profiles: "
         + ", ".join(
-            f"{p.name} (period {slo_spec.duration(p.period_seconds)})"
+            f"{p.name} (a 30d period lasts {slo_spec.duration(p.period_seconds)})"
             for p in slo_spec.PROFILES.values()
         )
-        + ", or any period such as 12h (refused if a window falls under 4 scrape intervals).",
+        + ", or any duration such as 12h (refused if a window falls under 4 scrape intervals). "
+        "Sloth's flags carry over: -l/--extra-labels, --disable-alerts, --disable-recordings, "
+        "--period (Sloth's --default-slo-period), --windows (one AlertWindows file, where "
+        "Sloth's --slo-period-windows-path takes a folder of them).",
     )
     generate.add_argument("spec", type=Path, metavar="SPEC", help="an SLO spec (YAML)")
     generate.add_argument(
+        "--period",
+        help="the SLO period, as Sloth's --default-slo-period: the windows stay, the factors "
+        "change so each alert lets 2, 5, 10, 10 %% of the budget go (30d, or the --windows "
+        "file's)",
+    )
+    generate.add_argument(
         "--profile",
         default="production",
-        help="time compression: production (30 days), lab-day, or a period such as 12h "
-        "(production)",
+        help="time compression, labkit's own: how long the whole SLO period lasts in the lab, "
+        "every window scaled alike: production (real time), lab-day (1 day), or a duration "
+        "such as 12h (production)",
+    )
+    generate.add_argument(
+        "--windows",
+        type=Path,
+        metavar="FILE",
+        help="Sloth's AlertWindows spec (apiVersion: sloth.slok.dev/v1): its period, windows "
+        "and budget shares instead of the defaults",
+    )
+    generate.add_argument(
+        "-l",
+        "--extra-labels",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label for every recording rule, as Sloth's -l (repeat for more)",
+    )
+    generate.add_argument("--disable-alerts", action="store_true", help="no alert rules")
+    generate.add_argument(
+        "--disable-recordings", action="store_true", help="no recording rules (alerts only)"
     )
     generate.add_argument(
         "--out", type=Path, help="write the rules here (default: standard output)"
@@ -517,25 +546,73 @@ def _compose_files(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 def _slo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    import yaml
-
     from labkit import slo_spec
 
     slos = slo_spec.load(args.spec)
-    prof = slo_spec.profile(args.profile)
-    text = slo_spec.render(slos, prof, str(args.spec))
+    prof = slo_spec.profile(args.profile, _slo_windows(args))
+    options = slo_spec.Options(
+        extra_labels=slo_spec.extra_labels(args.extra_labels),
+        recordings=not args.disable_recordings,
+        alerts=not args.disable_alerts,
+    )
+    text = slo_spec.render(slos, prof, str(args.spec), options)
+    slo_spec.check_with_promtool(text, slos)  # when installed: no rules Prometheus refuses
+    tests = None
+    if args.tests is not None:  # made before anything is written: all of it, or nothing
+        if not options.alerts:
+            raise InvalidInput("--tests", str(args.tests), "absent with --disable-alerts")
+        rules_file = str(args.out.resolve()) if args.out else "RULES.yml"
+        tests = slo_spec.dump_tests(slo_spec.generate_tests(slos, prof, rules_file))
     if args.out is None:
         out.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        _write(args.out, text, "--out")
         print(f"wrote {len(slos)} SLOs' rules to {args.out} (profile {prof.name})", file=out)
-    if args.tests is not None:
-        rules_file = str(args.out.resolve()) if args.out else "RULES.yml"
-        tests = slo_spec.generate_tests(slos, prof, rules_file)
-        args.tests.write_text(yaml.safe_dump(tests, sort_keys=False, width=120))
+    if tests is not None:
+        _write(args.tests, tests, "--tests")
         print(f"wrote promtool tests to {args.tests}", file=out)
     return EXIT_OK
+
+
+def _slo_windows(args: argparse.Namespace) -> Any:
+    """The alert windows of `slo generate`'s --windows and --period (Sloth's defaults)."""
+    from labkit import slo_windows, specfields
+
+    if args.windows is None:
+        period = slo_windows.parse_period(args.period) if args.period else None
+        return slo_windows.google(period or slo_windows.PERIOD_SECONDS)
+    doc = specfields.load_yaml(args.windows, "--windows")
+    windows = slo_windows.parse_windows(doc, str(args.windows))
+    if args.period and slo_windows.parse_period(args.period) != windows.period_seconds:
+        raise InvalidInput(
+            "--period",
+            args.period,
+            f"the period of {args.windows} ({slo_windows.prom_duration(windows.period_seconds)}) "
+            "or absent",
+        )
+    return windows
+
+
+def _write(path: Path, text: str, field: str) -> None:
+    """`text` into `path` whole or not at all (a temporary file renamed over it)."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        allowed = f"a file in a writable folder ({exc.strerror})"
+        raise InvalidInput(field, str(path), allowed) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidInput(field, str(path), f"a writable file ({exc.strerror})") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _scenario(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

@@ -2,7 +2,7 @@
 words `labkit up` says about them, the lessons' words.
 
     files = rule_files(Path(".lab/prometheus/prometheus.yml"))
-    describe(count(files))   -> "7 seed alerts, 8 SLO burn-rate alerts, 52 SLO recording rules"
+    describe(count(files))   -> "7 seed alerts, 8 SLO burn-rate alerts, 60 SLO recording rules"
 
 A rule file is told by its name: `alerts.yml` holds the seed's alerts, `slo-*.yml` the rules
 `labkit up` generates from slo/*.yml; any other file is named as it is.
@@ -66,7 +66,7 @@ def _n(number: int, one: str, many: str) -> str:
 
 
 def describe(counts: list[RuleCount]) -> str:
-    """ "7 seed alerts, 8 SLO burn-rate alerts, 52 SLO recording rules": no rule set or kind
+    """ "7 seed alerts, 8 SLO burn-rate alerts, 60 SLO recording rules": no rule set or kind
     with nothing in it is named."""
     words = []
     for c in counts:

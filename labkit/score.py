@@ -75,7 +75,7 @@ def rule_sets(step: float, profile: str | None = None) -> dict[str, list[Rule]]:
     (generated from slo/edge.yml at `profile`, by default one that suits `step`)."""
     from labkit import slo_spec
 
-    prof = slo_spec.profile(profile or slo_profile_for(step))
+    prof = slo_spec.profile(profile or slo_profile_for(step), lab=True)  # the lab's rules
     generated = slo_spec.generate(slo_spec.load(SLO_SPEC), prof)  # as a document, not YAML text
     return {"seed": load_rules(SEED_RULES), f"slo:{prof.name}": rules_of(generated, str(SLO_SPEC))}
 

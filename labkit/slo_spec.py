@@ -1,450 +1,469 @@
 """SLO specs in Sloth's `prometheus/v1` format, and the Prometheus rules they generate.
 
-A spec (YAML), as Sloth reads it, so existing ones carry over:
+A spec (YAML; several documents separated by --- make one rule file), as Sloth reads it, so
+existing ones carry over:
 
     version: prometheus/v1
     service: edge
-    labels: {team: sre}
+    labels: {team: sre}                       # on every recording rule
     slos:
       - name: requests-availability
         objective: 99.9                       # a percentage, as in Sloth
         description: Requests served without error.
+        labels: {tier: "1"}
         sli:
-          events:
+          events:                             # or raw: {error_ratio_query: ...}
             error_query: sum(rate(node_requests_total{status="error"}[{{.window}}]))
             total_query: sum(rate(node_requests_total[{{.window}}]))
         alerting:
           name: EdgeAvailabilityBudgetBurn
-          labels: {category: availability}
-          annotations: {summary: Edge requests are burning the error budget}
+          labels: {category: availability}    # on both alerts
+          annotations: {runbook: https://...} # on both; title and summary have defaults
           page_alert: {labels: {severity: critical}}
-          ticket_alert: {labels: {severity: warning}}
+          ticket_alert: {disable: true}
 
-`generate(spec, profile)` returns the rule groups: the SLI error ratio recorded over every
-window, the SLO's metadata (the period's ratio as Sloth's, an average of the base-window
-ratio, but over a subquery stepped by the base window, so it averages over time whatever the
-samples' spacing: a lab's backfilled past, labkit.past, has one per base window), and two
-multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h at 6x; ticket: 2h/1d at
-3x or 6h/3d at 1x), as Sloth generates by default.
-A lab profile compresses time: a 1-day SLO period scales every window by 1/30. A profile is
-refused when any window would be shorter than 4 scrape intervals (others round such windows
-to zero and alert on nothing).
+It writes what Sloth writes (labkit.slo_rules): three rule groups per SLO named as Sloth
+names them, the SLI error ratio recorded over every window and the period, the SLO's metadata
+(objective, budget, current and period burn rates, budget remaining, sloth_slo_info with the
+SLO's infoLabels), and two multi-window multi-burn-rate alerts (page: 5m/1h at 14.4x or 30m/6h
+at 6x; ticket: 2h/1d at 3x or 6h/3d at 1x, for a 30-day period), each unless disabled, with
+Sloth's title and summary templates unless the spec gives its own. Differences: numbers as
+decimals (0.001, not 0.0009999999999999432), sloth_version "labkit", one rule file for all the
+documents, and an alert name made from the service and SLO when the spec gives none.
+
+Two knobs, both optional. --period (Sloth's --default-slo-period, 30d): the SLO period; the
+windows stay and the factors change so each alert still lets 2, 5, 10, 10 % of the budget go
+(28d: 13.44, 5.6, 2.8, 0.933); --windows takes Sloth's AlertWindows file instead. --profile
+(labkit's own, production): how long the whole period lasts in the lab; lab-day makes it 1 day
+and scales every window alike (x 1/30 for 30 days: 5m -> 10s), refused when a window would be
+under 4 scrape intervals. Under a lab profile the period's ratio is read through a subquery
+stepped by the base window, for the lab's backfilled past; production writes Sloth's
+expression. Sloth's -l/--extra-labels, --disable-alerts and --disable-recordings carry over.
+
+Refused, each with the field (and its line) named, exit status 2, nothing written: unknown
+keys (with "did you mean"), wrong types (`disable: "yes"`, an objective in quotes), an
+objective outside (0, 100) (99.9, not 0.999), names Sloth refuses (letters, digits, . _ -),
+two SLOs with one name, label names Prometheus refuses or Sloth's own (sloth_*), empty label
+values, alert labels and annotations whose templates labkit cannot check, queries without
+{{.window}}, with unbalanced brackets or quotes, or (when promtool is installed: it checks
+the rules before they are written) that are not PromQL; files that are not UTF-8, YAML
+aliases, duplicate keys; Sloth's plugins (slo_plugins, plugins, sli.plugin: labkit runs no
+Sloth plugin) and rule group intervals (the lab evaluates every rule each second).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from labkit import durations
+from labkit import promtemplate
 from labkit.errors import InvalidInput
-from labkit.slo import DAY, HOUR, MINUTE
+from labkit.slo_cases import generate_tests as generate_tests
+from labkit.slo_rules import RESERVED_LABELS, SLO, VERSION, Alert, Options, dump, ratio_record
+from labkit.slo_rules import generate as generate
+from labkit.slo_rules import render as render
+from labkit.slo_rules import window_into as window_into
+from labkit.slo_windows import (
+    ALERT_WINDOWS,
+    PERIOD_SECONDS,
+    PROFILES,
+    SEVERITIES,
+    WINDOWS,
+    Profile,
+    duration,
+    parse_duration,
+    profile,
+)
+from labkit.specfields import flag, line_of, load_yaml_all, mapping, number, string_map, text
 
-VERSION = "prometheus/v1"
+__all__ = [
+    "ALERT_WINDOWS",
+    "LAB_SPEC",
+    "PERIOD_SECONDS",
+    "PROFILES",
+    "SEVERITIES",
+    "SLO",
+    "VERSION",
+    "WINDOWS",
+    "Alert",
+    "Options",
+    "Profile",
+    "duration",
+    "generate",
+    "generate_tests",
+    "load",
+    "parse",
+    "parse_all",
+    "parse_duration",
+    "profile",
+    "ratio_record",
+    "render",
+    "window_into",
+]
+
 LAB_SPEC = Path(__file__).resolve().parent.parent / "slo" / "edge.yml"  # the lab's own SLOs
-PERIOD_SECONDS = 30 * DAY  # the period Sloth's default windows are designed for
+#: Sloth's rule for service and SLO names (its `name` validation).
+NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]")
+NAME_RULE = (
+    "a name of 2 or more letters, digits, '.', '_' or '-', starting and ending with a letter "
+    "or digit (Sloth's rule)"
+)
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALERT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")
+PLUGINS = (
+    "absent: labkit runs no Sloth plugin (write what the plugin would add by hand, or "
+    "generate with Sloth)"
+)
 
-#: (severity, [(short, long)] window pairs in seconds, factor per pair), Sloth's defaults.
-ALERT_WINDOWS: dict[str, list[tuple[float, float, float]]] = {
-    "page": [(5 * MINUTE, 1 * HOUR, 14.4), (30 * MINUTE, 6 * HOUR, 6.0)],
-    "ticket": [(2 * HOUR, 1 * DAY, 3.0), (6 * HOUR, 3 * DAY, 1.0)],
-}
-WINDOWS = sorted({w for pairs in ALERT_WINDOWS.values() for s, lng, _ in pairs for w in (s, lng)})
+TOP_KEYS = ("version", "service", "labels", "slos", "slo_plugins")
+SLO_KEYS = (
+    "name",
+    "objective",
+    "description",
+    "labels",
+    "infoLabels",
+    "sli",
+    "alerting",
+    "plugins",
+    "interval",
+)
+ALERTING_KEYS = ("name", "labels", "annotations", "page_alert", "ticket_alert")
+ALERT_KEYS = ("disable", "labels", "annotations")
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How an SLO period maps onto the lab: every window is scaled by period / 30 days."""
+def parse(doc: Any, where: str = "") -> list[SLO]:
+    """SLOs from one decoded spec document; every problem names its field and what is
+    allowed (`where` prefixes the fields of a document that is not a file's only one)."""
+    at = f"{where}." if where else ""
+    top = mapping(doc, where, TOP_KEYS, need=True)
+    if top.get("version") != VERSION:
+        raise InvalidInput(
+            f"{at}version", top.get("version"), f'"{VERSION}" (Sloth\'s Prometheus spec)'
+        )
+    if "slo_plugins" in top:
+        raise InvalidInput(f"{at}slo_plugins", _plugin_ids(top["slo_plugins"]), PLUGINS)
+    service = _name(top.get("service"), f"{at}service", "service: edge")
+    common = _labels(top.get("labels"), f"{at}labels")
+    entries = top.get("slos")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput(f"{at}slos", entries, "a list of at least one SLO")
+    slos = [_slo(entry, f"{at}slos[{i}]", service, common) for i, entry in enumerate(entries)]
+    _unique(slos, [f"{at}slos[{i}].name" for i in range(len(slos))])
+    return slos
 
-    name: str
-    period_seconds: float
-    scrape_interval_seconds: float = 1.0
 
-    @property
-    def scale(self) -> float:
-        return self.period_seconds / PERIOD_SECONDS
+def parse_all(docs: list[Any]) -> list[SLO]:
+    """The SLOs of every document of a file, refusing two SLOs with one id anywhere in it."""
+    if not docs:
+        raise InvalidInput("spec", None, f"a document with version: {VERSION}, service and slos")
+    if len(docs) == 1:
+        return parse(docs[0])
+    slos, fields = [], []
+    for d, doc in enumerate(docs):
+        found = parse(doc, f"document {d + 1}")
+        slos += found
+        fields += [f"document {d + 1}: slos[{i}].name" for i in range(len(found))]
+    _unique(slos, fields)
+    return slos
 
-    def window(self, seconds: float) -> float:
-        return seconds * self.scale
 
-    def check(self) -> Profile:
-        shortest = self.window(min(WINDOWS))
-        floor = 4 * self.scrape_interval_seconds
-        if shortest < floor:
+def _unique(slos: list[SLO], fields: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for s, field_ in zip(slos, fields, strict=True):
+        if s.id in seen:
             raise InvalidInput(
-                "profile",
-                self.name,
-                f"a period whose shortest window (5m x {self.scale:.4g} = {shortest:.3g} s) is at "
-                f"least 4 scrape intervals ({floor:g} s)",
-                f"Use a period of at least {duration(PERIOD_SECONDS * floor / min(WINDOWS))}.",
+                field_,
+                s.name,
+                f"a name no other SLO of service {s.service} has "
+                f"({seen[s.id]} has it: their rule groups would clash)",
             )
-        return self
+        seen[s.id] = field_
 
 
-PROFILES: dict[str, Profile] = {
-    "production": Profile("production", 30 * DAY),
-    "lab-day": Profile("lab-day", 1 * DAY),
-}
+def _name(value: Any, where: str, example: str) -> str:
+    name = text(value, where, example)
+    if not NAME.fullmatch(name):
+        raise InvalidInput(where, name, NAME_RULE)
+    return name
 
 
-def profile(name: str) -> Profile:
-    if name in PROFILES:
-        return PROFILES[name].check()
-    seconds = parse_duration(name, "profile") if re.fullmatch(r"(\d+[smhdw])+", name) else None
-    if seconds is None:
+def _labels(value: Any, where: str) -> dict[str, str]:
+    """Labels of recording rules: names Prometheus accepts and Sloth does not set itself,
+    non-empty values."""
+    labels = string_map(value, where)
+    for key, item in labels.items():
+        _label_name(key, where)
+        _utf8(item, f"{where}.{key}")
+        if not item:
+            raise InvalidInput(
+                f"{where}.{key}",
+                item,
+                "a non-empty value (an empty label is no label in Prometheus)",
+            )
+    return labels
+
+
+def _label_name(key: str, where: str) -> None:
+    if not LABEL_NAME.fullmatch(key) or key == "__name__":
         raise InvalidInput(
-            "profile", name, "one of " + ", ".join(PROFILES) + ", or a period such as 12h"
+            f"{where}.{key}" if LABEL_NAME.fullmatch(key) else where,
+            key,
+            "a label name: letters, digits and _, not starting with a digit",
         )
-    return Profile(name, seconds).check()
-
-
-def parse_duration(text: str, field_name: str) -> float:
-    """A Prometheus duration (1y2w3d4h5m6s7ms, units in that order) in seconds: labkit's one
-    grammar (labkit.durations), without bare numbers."""
-    return durations.parse(text, field_name, numbers=False)
-
-
-def duration(seconds: float) -> str:
-    """Seconds as a Prometheus duration (1d2h, 48m, 10s), rounded to whole seconds."""
-    if round(seconds) <= 0:
-        raise InvalidInput("window", seconds, "at least 1 second")
-    return durations.text_of(seconds)
-
-
-@dataclass(frozen=True)
-class SLO:
-    service: str
-    name: str
-    objective_percent: float
-    error_query: str
-    total_query: str
-    description: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    alert_name: str = ""
-    alert_labels: dict[str, str] = field(default_factory=dict)
-    alert_annotations: dict[str, str] = field(default_factory=dict)
-    page_labels: dict[str, str] = field(default_factory=dict)
-    ticket_labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def objective(self) -> float:
-        return float(self.objective_decimal)
-
-    @property
-    def objective_decimal(self) -> Decimal:
-        return Decimal(repr(self.objective_percent)) / 100
-
-    @property
-    def budget_text(self) -> str:
-        """The error budget as written in rules: 0.001, not 0.0009999999999998899."""
-        return format((1 - self.objective_decimal).normalize(), "f")
-
-    @property
-    def id(self) -> str:
-        return f"{self.service}-{self.name}"
-
-
-def _need(data: Any, key: str, where: str, kind: type, example: str) -> Any:
-    if not isinstance(data, dict) or key not in data:
+    if key in RESERVED_LABELS:
         raise InvalidInput(
-            f"{where}.{key}" if where else key, None, f"present, for example {example}"
+            f"{where}.{key}",
+            key,
+            "a label of your own: sloth_* labels are the generator's "
+            f"({', '.join(sorted(RESERVED_LABELS))})",
         )
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
+
+
+def _templates(value: Any, where: str, *, labels: bool) -> dict[str, str]:
+    """Alert labels or annotations: Prometheus expands their values as templates."""
+    out = _labels(value, where) if labels else string_map(value, where)
+    for key, item in out.items():
+        if not labels:
+            if not LABEL_NAME.fullmatch(key):
+                raise InvalidInput(where, key, "an annotation name: letters, digits and _")
+            _utf8(item, f"{where}.{key}")
+        promtemplate.check(item, f"{where}.{key}")
+    return out
+
+
+def _utf8(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
         raise InvalidInput(
-            f"{where}.{key}" if where else key, value, f"a {kind.__name__}, for example {example}"
-        )
+            where,
+            value,
+            f"text (this holds a lone surrogate, {value[exc.start]!r}, which UTF-8 cannot write)",
+        ) from None
+
+
+def _plugin_ids(value: Any) -> Any:
+    """What a plugins field names, for a message: its ids when it has a chain, else itself."""
+    chain = value.get("chain") if isinstance(value, dict) else None
+    if isinstance(chain, list):
+        return [p.get("id") if isinstance(p, dict) else p for p in chain]
     return value
-
-
-def _labels(data: Any, where: str) -> dict[str, str]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise InvalidInput(where, data, "a mapping of label names to values")
-    return {k: str(v) for k, v in data.items()}
-
-
-def parse(doc: Any) -> list[SLO]:
-    """SLOs from a decoded spec; every problem names its field and what is allowed."""
-    if not isinstance(doc, dict):
-        raise InvalidInput("spec", doc, f"a mapping with version: {VERSION}, service and slos")
-    if doc.get("version") != VERSION:
-        raise InvalidInput("version", doc.get("version"), f'"{VERSION}" (Sloth\'s Prometheus spec)')
-    service = _need(doc, "service", "", str, "service: edge")
-    common = _labels(doc.get("labels"), "labels")
-    entries = _need(doc, "slos", "", list, "slos: [...]")
-    if not entries:
-        raise InvalidInput("slos", entries, "at least one SLO")
-    return [_slo(entry, f"slos[{i}]", service, common) for i, entry in enumerate(entries)]
 
 
 def _slo(entry: Any, where: str, service: str, common: dict[str, str]) -> SLO:
     """One entry of `slos:`, at `where` (slos[0]) in the spec."""
-    name = _need(entry, "name", where, str, "name: requests-availability")
-    objective = _objective(entry, where)
-    queries = _queries(entry, where)
-    alerting = entry.get("alerting") or {}
-    if not isinstance(alerting, dict):
-        raise InvalidInput(f"{where}.alerting", alerting, "a mapping")
-    alert_name = alerting.get("name") or f"{_camel(service)}{_camel(name)}BudgetBurn"
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(alert_name)):
+    slo = mapping(entry, where, SLO_KEYS, need=True)
+    if "plugins" in slo:
+        raise InvalidInput(f"{where}.plugins", _plugin_ids(slo["plugins"]), PLUGINS)
+    if "interval" in slo:
         raise InvalidInput(
-            f"{where}.alerting.name", alert_name, "a valid alert name (letters, digits, _)"
+            f"{where}.interval",
+            slo["interval"],
+            "absent: labkit writes no rule group intervals (the lab evaluates "
+            "every rule each second; Prometheus' own interval applies)",
         )
+    name = _name(slo.get("name"), f"{where}.name", "name: requests-availability")
+    objective = _objective(slo.get("objective"), f"{where}.objective")
+    sli = _sli(slo.get("sli"), f"{where}.sli")
+    alerting = mapping(slo.get("alerting"), f"{where}.alerting", ALERTING_KEYS)
+    alerts = {
+        sev: _alert(alerting.get(f"{sev}_alert"), f"{where}.alerting.{sev}_alert")
+        for sev in ("page", "ticket")
+    }
+    alert_name = alerting.get("name")
+    if alert_name is None:
+        alert_name = f"{_camel(service)}{_camel(name)}BudgetBurn"  # labkit's default
+    elif not isinstance(alert_name, str) or not ALERT_NAME.fullmatch(alert_name):
+        raise InvalidInput(
+            f"{where}.alerting.name",
+            alert_name,
+            "an alert name (letters, digits, _ . : -, starting with a letter or _)",
+        )
+    description = slo.get("description")
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput(f"{where}.description", description, "a string")
+    info = _labels(slo.get("infoLabels"), f"{where}.infoLabels")
     return SLO(
         service=service,
         name=name,
-        objective_percent=float(objective),
-        error_query=queries["error_query"],
-        total_query=queries["total_query"],
-        description=str(entry.get("description", "")),
-        labels={**common, **_labels(entry.get("labels"), f"{where}.labels")},
-        alert_name=str(alert_name),
-        alert_labels=_labels(alerting.get("labels"), f"{where}.alerting.labels"),
-        alert_annotations=_labels(alerting.get("annotations"), f"{where}.alerting.annotations"),
-        page_labels=_labels(
-            (alerting.get("page_alert") or {}).get("labels"),
-            f"{where}.alerting.page_alert.labels",
+        objective_percent=objective,
+        description=description or "",
+        labels={**common, **_labels(slo.get("labels"), f"{where}.labels")},
+        info_labels=info,
+        alert_name=alert_name,
+        alert_labels=_templates(alerting.get("labels"), f"{where}.alerting.labels", labels=True),
+        alert_annotations=_templates(
+            alerting.get("annotations"), f"{where}.alerting.annotations", labels=False
         ),
-        ticket_labels=_labels(
-            (alerting.get("ticket_alert") or {}).get("labels"),
-            f"{where}.alerting.ticket_alert.labels",
-        ),
+        page=alerts["page"],
+        ticket=alerts["ticket"],
+        where=where,
+        **sli,
     )
 
 
-def _objective(entry: Any, where: str) -> int | float:
+def _alert(value: Any, where: str) -> Alert:
+    alert = mapping(value, where, ALERT_KEYS)
+    return Alert(
+        disable=flag(alert.get("disable"), f"{where}.disable"),
+        labels=_templates(alert.get("labels"), f"{where}.labels", labels=True),
+        annotations=_templates(alert.get("annotations"), f"{where}.annotations", labels=False),
+    )
+
+
+def _objective(value: Any, where: str) -> float:
     """The objective, a percentage (99.9); 0.999 is refused with a hint."""
-    objective = entry.get("objective") if isinstance(entry, dict) else None
-    if isinstance(objective, bool) or not isinstance(objective, int | float):
-        raise InvalidInput(f"{where}.objective", objective, "a percentage, for example 99.9")
+    if value is None:
+        raise InvalidInput(where, None, "present: a percentage, for example 99.9")
+    objective = number(value, where) if not isinstance(value, str) else None
+    if objective is None:
+        raise InvalidInput(where, value, "a number (a percentage, for example 99.9), not a string")
     if 0 < objective < 1:
         raise InvalidInput(
-            f"{where}.objective",
-            objective,
+            where,
+            value,
             "a percentage between 0 and 100",
             f"Objectives are percentages: did you mean {objective * 100:g}?",
         )
     if not 0 < objective < 100:
         raise InvalidInput(
-            f"{where}.objective", objective, "a percentage between 0 and 100 (exclusive)"
+            where,
+            value,
+            "a percentage between 0 and 100 (exclusive: 100 leaves no error budget to burn)",
         )
     return objective
 
 
-def _queries(entry: Any, where: str) -> dict[str, str]:
-    """The events SLI's error_query and total_query, each with its {{.window}} placeholder."""
-    sli = _need(entry, "sli", where, dict, "sli: {events: {error_query: ..., total_query: ...}}")
-    if "events" not in sli:
+def _sli(value: Any, where: str) -> dict[str, str]:
+    """The SLI's queries: events (error_query, total_query) or raw (error_ratio_query)."""
+    sli = mapping(value, where, ("events", "raw", "plugin"), need=True)
+    if "plugin" in sli:
+        plugin = sli["plugin"]
         raise InvalidInput(
-            f"{where}.sli",
-            sorted(sli),
-            "an `events` SLI (raw and plugin SLIs are not supported)",
+            f"{where}.plugin", plugin.get("id") if isinstance(plugin, dict) else plugin, PLUGINS
         )
-    events = _need(
-        sli, "events", f"{where}.sli", dict, "events: {error_query: ..., total_query: ...}"
-    )
-    queries = {}
-    for q in ("error_query", "total_query"):
-        text = _need(events, q, f"{where}.sli.events", str, f"{q}: sum(rate(...[{{{{.window}}}}]))")
-        if "{{.window}}" not in text:
-            raise InvalidInput(
-                f"{where}.sli.events.{q}",
-                text,
-                "a query with the {{.window}} placeholder in its range, as Sloth's",
-            )
-        queries[q] = text
-    return queries
-
-
-def load(path: Path | str) -> list[SLO]:
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text())
-    except OSError as exc:
-        raise InvalidInput("SPEC", str(p), f"a readable file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput("SPEC", str(p), f"valid YAML ({exc})") from None
-    return parse(doc)
-
-
-def _camel(text: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text) if part)
-
-
-def ratio_record(window: str) -> str:
-    return f"slo:sli_error:ratio_rate{window}"
-
-
-def generate(slos: list[SLO], prof: Profile) -> dict[str, Any]:
-    """The Prometheus rule file (as a dict) for `slos` under `prof`."""
-    prof.check()
-    groups = []
-    for s in slos:
-        windows = {w: duration(prof.window(w)) for w in WINDOWS}
-        groups.append(
-            {"name": f"labkit-slo-sli-recordings-{s.id}", "rules": _records(s, prof, windows)}
+    kinds = [k for k in ("events", "raw") if k in sli]
+    if len(kinds) != 1:
+        raise InvalidInput(where, sorted(sli), "one SLI type: events or raw")
+    if kinds == ["raw"]:
+        raw = mapping(sli["raw"], f"{where}.raw", ("error_ratio_query",), need=True)
+        return {"raw_query": _query(raw.get("error_ratio_query"), f"{where}.raw.error_ratio_query")}
+    events = mapping(sli["events"], f"{where}.events", ("error_query", "total_query"), need=True)
+    out = {q: _query(events.get(q), f"{where}.events.{q}") for q in ("error_query", "total_query")}
+    if out["error_query"] == out["total_query"]:
+        raise InvalidInput(
+            f"{where}.events.total_query",
+            out["total_query"],
+            "a query other than error_query (their ratio would always be 1)",
         )
-        groups.append({"name": f"labkit-slo-alerts-{s.id}", "rules": _alerts(s, windows)})
-    return {"groups": groups}
-
-
-def _selector(s: SLO) -> str:
-    return f'{{sloth_id="{s.id}", sloth_service="{s.service}", sloth_slo="{s.name}"}}'
-
-
-def _records(s: SLO, prof: Profile, windows: dict[float, str]) -> list[dict[str, Any]]:
-    """The SLI's error ratio over every window, then the SLO's metadata, as Sloth's."""
-    ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
-    period = duration(prof.period_seconds)
-    budget = s.budget_text
-    selector = _selector(s)
-    records = [
-        {
-            "record": ratio_record(windows[w]),
-            "expr": f"({s.error_query.replace('{{.window}}', windows[w])})\n/\n"
-            f"({s.total_query.replace('{{.window}}', windows[w])})",
-            "labels": {**s.labels, **ident, "sloth_window": windows[w]},
-        }
-        for w in WINDOWS
-    ]
-    base = windows[WINDOWS[0]]
-    records += [
-        {
-            "record": "slo:objective:ratio",
-            "expr": f"vector({format(s.objective_decimal.normalize(), 'f')})",
-            "labels": {**s.labels, **ident},
-        },
-        {
-            "record": "slo:error_budget:ratio",
-            "expr": f"vector({budget})",
-            "labels": {**s.labels, **ident},
-        },
-        {
-            "record": "slo:time_period:days",
-            "expr": f"vector({prof.period_seconds / DAY!r})",
-            "labels": {**s.labels, **ident},
-        },
-        {
-            # Sloth's average of the base-window ratio over the period, read through a
-            # subquery stepped by the base window: each step's sample covers its own
-            # window, so the average is over time, not over samples, whatever their
-            # spacing (a lab's backfilled past has one per base window; see labkit.past)
-            "record": ratio_record(period),
-            "expr": f"sum_over_time({ratio_record(base)}{selector}[{period}:{base}])\n"
-            "/ ignoring (sloth_window)\n"
-            f"count_over_time({ratio_record(base)}{selector}[{period}:{base}])",
-            "labels": {**s.labels, **ident, "sloth_window": period},
-        },
-        {
-            "record": "slo:period_burn_rate:ratio",
-            "expr": f"{ratio_record(period)}{selector}\n"
-            "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-            f"slo:error_budget:ratio{selector}",
-            "labels": {**s.labels, **ident},
-        },
-        {
-            "record": "slo:period_error_budget_remaining:ratio",
-            "expr": f"1 - slo:period_burn_rate:ratio{selector}",
-            "labels": {**s.labels, **ident},
-        },
-    ]
-    return records
-
-
-def _alerts(s: SLO, windows: dict[float, str]) -> list[dict[str, Any]]:
-    """The page and ticket multi-window multi-burn-rate alerts."""
-    budget = s.budget_text
-    selector = _selector(s)
-    alerts = []
-    for severity, pairs in ALERT_WINDOWS.items():
-        terms = [
-            f"(\n  {_above(windows[short], selector, factor, budget)}\n"
-            f"  and\n  {_above(windows[long_], selector, factor, budget)}\n)"
-            for short, long_, factor in pairs
-        ]
-        extra = s.page_labels if severity == "page" else s.ticket_labels
-        alerts.append(
-            {
-                "alert": s.alert_name,
-                "expr": "\nor\n".join(terms),
-                "labels": {**s.alert_labels, "sloth_severity": severity, **extra},
-                "annotations": {
-                    "title": f"(({severity})) {s.service} {s.name} SLO error budget "
-                    "burn rate is too fast.",
-                    **s.alert_annotations,
-                },
-            }
-        )
-    return alerts
-
-
-def _above(window: str, selector: str, factor: float, budget: str) -> str:
-    return f"max({ratio_record(window)}{selector} > ({factor!r} * {budget})) without (sloth_window)"
-
-
-def render(slos: list[SLO], prof: Profile, source: str) -> str:
-    head = (
-        f"# Generated by `labkit slo generate` from {source} (profile {prof.name}: "
-        f"period {duration(prof.period_seconds)}, windows x{prof.scale:.4g}). Do not edit.\n"
-    )
-    return head + yaml.safe_dump(generate(slos, prof), sort_keys=False, width=120)
-
-
-def _input_series(
-    ident: dict[str, str], windows: dict[float, str], values: dict[float, float]
-) -> list[dict[str, str]]:
-    out = []
-    for w in WINDOWS:
-        labels = {**ident, "sloth_window": windows[w]}
-        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        value = min(1.0, values.get(w, 0.0))
-        out.append({"series": f"{ratio_record(windows[w])}{{{text}}}", "values": f"{value!r}x10"})
     return out
 
 
-def _expected(s: SLO, ident: dict[str, str], severity: str) -> dict[str, Any]:
-    extra = s.page_labels if severity == "page" else s.ticket_labels
-    title = f"(({severity})) {s.service} {s.name} SLO error budget burn rate is too fast."
-    return {
-        "exp_labels": {**ident, **s.alert_labels, "sloth_severity": severity, **extra},
-        "exp_annotations": {"title": title, **s.alert_annotations},
-    }
-
-
-def generate_tests(slos: list[SLO], prof: Profile, rules_file: str) -> dict[str, Any]:
-    """promtool test cases for the generated alerts, fed with the recorded error ratios: each
-    alert fires when one window pair burns at twice its factor, and stays silent when every
-    window is just below the smallest factor, or when only the short window burns."""
-    windows = {w: duration(prof.window(w)) for w in WINDOWS}
-    tests = []
-    for s in slos:
-        budget = float(s.budget_text)
-        ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name, **s.labels}
-        cases: list[tuple[str, dict[float, float], list[dict[str, Any]]]] = []
-        for severity, pairs in ALERT_WINDOWS.items():
-            short, long_, factor = pairs[0]
-            burning = {short: 2 * factor * budget, long_: 2 * factor * budget}
-            cases.append((f"{severity} fires at 2x its {factor:g}x burn rate", burning,
-                          [_expected(s, ident, severity)]))  # fmt: skip
-        cases.append(
-            ("silent just below the smallest factor", dict.fromkeys(WINDOWS, 0.9 * budget), [])
+def _query(value: Any, where: str) -> str:
+    """A PromQL query with Sloth's {{.window}} placeholder, and no other template action;
+    brackets and quotes balanced (labkit does not parse PromQL: promtool does)."""
+    query = text(value, where, "sum(rate(http_requests_total[{{.window}}]))")
+    _utf8(query, where)
+    if not WINDOW.search(query):
+        raise InvalidInput(
+            where, query, "a query with the {{.window}} placeholder in its range, as Sloth's"
         )
-        page_short, page_long, page_factor = ALERT_WINDOWS["page"][0]
-        short_only = {page_short: 2 * page_factor * budget, page_long: 0.5 * budget}
-        cases.append(("silent when only the short window burns", short_only, []))
-        for name, values, alerts in cases:
-            check = {"eval_time": "5m", "alertname": s.alert_name, "exp_alerts": alerts}
-            tests.append({
-                "name": f"{s.id}: {name}",
-                "interval": "1m",
-                "input_series": _input_series(ident, windows, values),
-                "alert_rule_test": [check],
-            })  # fmt: skip
-    return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
+    rest = WINDOW.sub("5m", query)
+    if "{{" in rest or "}}" in rest:
+        raise InvalidInput(where, query, "a query whose only template action is {{.window}}")
+    problem = _unbalanced(rest)
+    if problem:
+        raise InvalidInput(
+            where, query, "a PromQL query with balanced brackets and quotes", f"Here: {problem}."
+        )
+    return query
+
+
+def _unbalanced(query: str) -> str:
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch in "\"'`":
+            end = i + 1
+            while end < len(query) and query[end] != ch:
+                end += 2 if query[end] == "\\" and ch != "`" else 1
+            if end >= len(query):
+                return f"the string opened at character {i + 1} is not closed"
+            i = end + 1
+            continue
+        if ch == "#":
+            return "a # starts a comment that hides the rest of the query"
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in pairs and (not stack or stack.pop() != pairs[ch]):
+            return f"{ch!r} at character {i + 1} closes nothing"
+        i += 1
+    return f"{stack[-1]!r} is not closed" if stack else ""
+
+
+def load(path: Path | str) -> list[SLO]:
+    """The SLOs of a spec file (every YAML document of it), a problem's message naming the
+    file and the line of its field."""
+    docs = load_yaml_all(Path(path))
+    try:
+        return parse_all(docs)
+    except InvalidInput as exc:
+        line = line_of(docs, exc.field)
+        where = f"{path}: line {line}" if line is not None else str(path)
+        exc.args = (f"{where}: {exc}",)
+        raise
+
+
+def check_with_promtool(text: str, slos: list[SLO]) -> bool:
+    """Has promtool check rendered rules, when it is installed (False when it is not). Names,
+    labels and templates are checked by labkit itself; this catches a query that is not
+    PromQL (labkit checks only its brackets and quotes), naming the SLO it came from."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    tool = shutil.which("promtool")
+    if tool is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "rules.yml"
+        rules.write_text(text, encoding="utf-8")
+        run = subprocess.run([tool, "check", "rules", "--lint=none", str(rules)],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    if run.returncode == 0:
+        return True
+    lines = [line.replace(f"{rules}: ", "") for line in (run.stderr or run.stdout).splitlines()
+             if line.strip() and "FAILED" not in line]  # fmt: skip
+    lines = lines or [f"exit status {run.returncode}"]
+    said = lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
+    culprit = next((s for s in slos if f'-{s.id}", rule' in lines[0]), None)
+    field = "SPEC"
+    if culprit is not None:
+        field = culprit.where + (".sli" if "sli-recordings" in lines[0] else "")
+    raise InvalidInput(field, culprit.name if culprit else None,
+                       "queries that are PromQL (promtool refused the rules they make)",
+                       f"promtool: {said}")  # fmt: skip
+
+
+def extra_labels(pairs: list[str], field: str = "--extra-labels") -> dict[str, str]:
+    """KEY=VALUE pairs (Sloth's -l), checked as the spec's own labels are."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(field, pair, "KEY=VALUE, for example team=sre")
+        out.update(_labels({key: value}, field))
+    return out
+
+
+def dump_tests(tests: dict[str, Any]) -> str:
+    """promtool test cases (generate_tests) as YAML."""
+    return dump(tests)
+
+
+def _camel(text_: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text_) if part)

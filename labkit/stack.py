@@ -257,7 +257,7 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     """Rules for every SLO spec in slo/, under the lab's profile, beside the seed's alerts."""
     from labkit import slo_spec
 
-    prof = slo_spec.profile(config.slo_profile)
+    prof = slo_spec.profile(config.slo_profile, lab=True)  # the lab backfills its past
     rules = paths.prometheus / "rules"
     rules.mkdir(parents=True, exist_ok=True)
     for old in rules.glob("slo-*.yml"):

@@ -17,7 +17,7 @@ from labkit import slo
 from labkit.alerts import SeedAlert
 from labkit.errors import InvalidInput
 from labkit.model import ModelParams
-from labkit.slo_spec import ALERT_WINDOWS, SLO, WINDOWS, Profile, duration, ratio_record
+from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record, window_into
 from labkit.words import epoch
 
 
@@ -75,10 +75,7 @@ def watched(s: SLO, seed_alert: SeedAlert) -> tuple[Watched, ...]:
     seed_row = f"{seed_alert.name} (seed, budget < {seed_alert.threshold * 100:g} %)"
     return (
         Watched(seed_row, seed_alert.name),
-        *(
-            Watched(f"{s.alert_name} {severity}", s.alert_name, severity)
-            for severity in ALERT_WINDOWS
-        ),
+        *(Watched(f"{s.alert_name} {severity}", s.alert_name, severity) for severity in SEVERITIES),
     )
 
 
@@ -88,7 +85,7 @@ def theoretical(
     """(detection seconds, budget share spent by then) of a burn-rate alert, the soonest of
     its window pairs, at a constant error ratio from a clean start."""
     best = (math.inf, math.inf)
-    for short, long_, factor in ALERT_WINDOWS[severity]:
+    for short, long_, factor in prof.alert_windows[severity]:
         alert = slo.BurnRateAlert(factor, prof.window(long_), prof.window(short), severity)
         seconds = alert.detection_seconds(error_ratio, objective)
         if seconds < best[0]:
@@ -194,7 +191,7 @@ def first_clean(prefer: int, fleet: Iterable[int], unclean: Iterable[int]) -> in
 def burnt_query(s: SLO, prof: Profile, share: float = 0.2) -> str:
     """The nodes whose error ratio over the SLO's longest window (under `prof`, from the
     recording rule labkit.slo_spec generates for it) is above `share` of its budget."""
-    longest = duration(prof.window(max(WINDOWS)))
+    longest = duration(prof.window(max(prof.window_seconds)))
     above = share * slo.error_budget(s.objective)
     return f'{ratio_record(longest)}{{sloth_slo="{s.name}"}} > {above!r}'
 
@@ -203,10 +200,7 @@ def ratio_query(s: SLO, window_seconds: int) -> str:
     """The SLI's error ratio over the last `window_seconds`, from the SLO's own queries (no
     recording rule: any window, whatever the profile)."""
     window = f"{window_seconds}s"
-    return (
-        f"({s.error_query.replace('{{.window}}', window)})"
-        f" / ({s.total_query.replace('{{.window}}', window)})"
-    )
+    return f"({window_into(s.error_query, window)}) / ({window_into(s.total_query, window)})"
 
 
 def burn_of(failure: str) -> Burn:
