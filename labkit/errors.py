@@ -44,7 +44,9 @@ Private, never leaving their module: labkit.promjson._Unexpected (ValueError), t
 promjson's fast route (labkit.matrixscan, which raises plain ValueErrors) does not take a body
 (promjson.decode catches it and reads the body the plain way, which raises UnreadableAnswer if
 the body is bad), and labkit.promjson._BareConstant (ValueError), json's signal of a bare NaN
-or Infinity, which promjson.load turns into UnreadableAnswer naming its byte.
+or Infinity, which promjson.load turns into UnreadableAnswer naming its byte; and
+labkit.promtemplate._Refused, the template checker's reason a Go template would not parse,
+which promtemplate.check turns into InvalidInput naming the field.
 
 Built-in exceptions labkit raises itself are a programmer's mistakes, not a user's: ValueError
 from constructors given impossible arguments (a fleet of no nodes, model parameters out of
