@@ -112,6 +112,8 @@ def load_all(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
+        if mark is not None and mark.index >= len(text):  # the end: libyaml counts a line more
+            line = max(1, mark.line)
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         said = f"{context}: {problem}" if context else problem

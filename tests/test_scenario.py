@@ -151,7 +151,7 @@ def test_a_control_period_that_names_a_failure_is_not_half_used() -> None:
          f"line 6: is not UTF-8: byte 0xe9 at offset {len(HEAD) + 37} cannot start"),
         (HEAD + "  - &a {at: 1m, nodes: [1], failure: cpu_spike, duration: 30s}\n  - *a\n", "line 7: uses the alias *a"),
         (HEAD + "  - " + "[" * 70 + "]" * 70 + "\n", "line 6: nests deeper than 64"),
-        (HEAD + "  - {at: 1m\n", "line 7: not valid YAML"),
+        (HEAD + "  - {at: 1m\n", "line 6: not valid YAML"),
         ("", "line 1: a scenario is a mapping with seed, nodes, duration and schedule; got an empty file"),
         ("- a\n- b\n", "line 1: a scenario is a mapping with seed, nodes, duration and schedule; got ['a', 'b']"),
         ("just text", "line 1: a scenario is a mapping"),

@@ -149,6 +149,12 @@ def test_broken_yaml_gets_the_parsers_words_and_line() -> None:
     assert error.line is not None and "not valid YAML" in error.problem
 
 
+@pytest.mark.parametrize("text", ["a: 1\nb: 2\nc", "a: 1\nb: 2\nc\n", "a: 1\nb: 2\nc: [3,\n"])
+def test_an_error_at_the_end_of_the_file_names_its_last_line(text: str) -> None:
+    """libyaml marks the end of a file on the line after the last one."""
+    assert refusal(text).line == 3
+
+
 def test_several_documents_are_refused_by_load_and_read_by_load_all() -> None:
     text = "a: 1\n---\nb: 2\n"
     assert "2 YAML documents" in refusal(text).problem
