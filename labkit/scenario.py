@@ -245,40 +245,58 @@ class _Checker:
     def __init__(self, nodes: int, total: float) -> None:
         self.nodes = nodes
         self.total = total
-        self.seconds: dict[str, float | None] = {}
+        self.texts: dict[str, float | None] = {}  # durations already read
+        self.numbers: dict[int, float | None] = {}
         self.every = tuple(range(1, nodes + 1))
         self.targets: dict[Any, tuple[int, ...]] = {}
         self.one = [(node,) for node in range(nodes + 1)]  # one[3] is (3,), shared
 
     def usual(self, entry: yamldoc.Mapping) -> Injection | None:
-        """The usual entry checked in one go: an injection on one node, written with exactly
-        at, nodes, failure and duration, at and duration as text (`90s`), nothing wrong
-        with it. None for anything else, which `_entry` checks in full (for what this
-        accepts, `_entry` gives the same Injection: tested). A 100,000-entry schedule is
-        checked in half the time."""
+        """The usual entry checked in one go: an injection written with exactly at, nodes,
+        failure and duration, nothing wrong with it. None for anything else, which `_entry`
+        checks in full (for what this takes, `_entry` gives the same Injection: tested). A
+        100,000-entry schedule is checked in half the time."""
         if entry.keys() != _USUAL_KEYS:
             return None
-        at, length, failure, spec = entry["at"], entry["duration"], entry["failure"], entry["nodes"]
-        if type(at) is not str or type(length) is not str or type(failure) is not str:
+        failure, spec = entry["failure"], entry["nodes"]
+        if type(failure) is not str or failure not in _FAILURES:
             return None
-        node = spec[0] if type(spec) is yamldoc.Sequence and len(spec) == 1 else spec
-        if type(node) is not int or not 0 < node <= self.nodes or failure not in _FAILURES:
+        start, span = self.duration(entry["at"]), self.duration(entry["duration"])
+        if start is None or span is None or start < 0 or start + span > self.total:
             return None
-        known = self.seconds
-        start = known[at] if at in known else self.duration(at)
-        span = known[length] if length in known else self.duration(length)
-        if start is None or span is None or start < 0:
+        if not MIN_DURATION_SECONDS <= span <= MAX_DURATION_SECONDS:
             return None
-        if not MIN_DURATION_SECONDS <= span <= MAX_DURATION_SECONDS or start + span > self.total:
+        nodes = self.nodes
+        if type(spec) is yamldoc.Sequence:
+            for node in spec:
+                if type(node) is not int or not 0 < node <= nodes:
+                    return None
+            targets = self.one[spec[0]] if len(spec) == 1 else tuple(sorted(set(spec)))
+            if len(targets) != len(spec) or not spec:
+                return None
+        elif type(spec) is int and 0 < spec <= nodes:
+            targets = self.one[spec]
+        elif spec == "all":
+            targets = self.every
+        else:
             return None
-        return Injection(start, self.one[node], failure, span, entry.line)
+        return Injection(start, targets, failure, span, entry.line)
 
     def duration(self, value: Any) -> float | None:
-        if type(value) is not str:
+        """`seconds(value)`, remembered for text and whole numbers (offsets and lengths
+        repeat)."""
+        kind = type(value)
+        known: dict[Any, float | None]
+        if kind is str:
+            known = self.texts
+        elif kind is int:
+            known = self.numbers
+        else:
             return seconds(value)
-        if value not in self.seconds:
-            self.seconds[value] = seconds(value)
-        return self.seconds[value]
+        if value in known:
+            return known[value]
+        known[value] = made = seconds(value)
+        return made
 
 
 def _entry(
@@ -443,11 +461,13 @@ def _conflicts(injections: list[Injection], controls: list[Control], nodes: int)
 
     def sweep(spans: list[Injection], node: int) -> None:
         running = spans[0]
+        running_end = running.end_seconds
         for span in spans[1:]:
-            if span.at_seconds < running.end_seconds:
+            if span.at_seconds < running_end:
                 pairs.setdefault((id(running), id(span)), (running, span, node))
-            if span.end_seconds > running.end_seconds:
-                running = span
+            end = span.end_seconds
+            if end > running_end:
+                running, running_end = span, end
 
     fleetwide: dict[str, list[Injection]] = {}
     some: dict[str, list[Injection]] = {}

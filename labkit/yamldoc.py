@@ -57,7 +57,7 @@ class Mapping(dict[str, Any]):
     __slots__ = ("key_lines", "line")  # no __dict__: a large file has 100,000s of these
 
     def __init__(self, line: int) -> None:
-        super().__init__()
+        # empty already: dict.__init__ is not called, a large file makes 100,000s of these
         self.line = line
         self.key_lines: dict[str, int] = {}
 
@@ -72,7 +72,7 @@ class Sequence(list[Any]):
     __slots__ = ("item_lines", "line")
 
     def __init__(self, line: int) -> None:
-        super().__init__()
+        # empty already, as a Mapping
         self.line = line
         self.item_lines: list[int] = []
 
@@ -174,7 +174,8 @@ def _text(data: bytes | str, source: str, max_bytes: int) -> str:
         ) from None
 
 
-_NO_KEY = object()
+_NO_KEY = object()  # a mapping awaits its next key
+_UNSEEN = object()  # a scalar not in the cache
 
 
 def _build(parser: Any, source: str, max_depth: int) -> list[tuple[int, Any]]:
@@ -218,8 +219,9 @@ def _build(parser: Any, source: str, max_depth: int) -> list[tuple[int, Any]]:
                 container.key_lines[key] = event.start_mark.line + 1
                 continue
             if event.tag is None and not event.style:  # plain, untagged: the common case
-                value = event.value
-                made = cache[value] if value in cache else _scalar(event, cache, source)
+                made = cache.get(event.value, _UNSEEN)
+                if made is _UNSEEN:
+                    made = _scalar(event, cache, source)
             else:
                 if event.tag is not None:
                     _check_tag(event, source, event.start_mark.line + 1)
