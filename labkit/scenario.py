@@ -214,6 +214,7 @@ def _top_level(doc: yamldoc.Mapping, stem: str) -> tuple[_TopLevel, list[str]]:
     elif not isinstance(schedule, yamldoc.Sequence):
         refuse("schedule", "a list of injections and control periods")
         schedule = yamldoc.Sequence(doc.line)
+    _not_missing_but_misspelt(doc, TOP_KEYS, problems, 0)
     lines = schedule.item_lines
     top = _TopLevel(texts["name"], texts["description"], seed, nodes, total, step, schedule, lines)
     return top, problems
@@ -310,6 +311,7 @@ def _entry(
             f"{{at: 30s, nodes: [1], failure: cpu_spike, duration: 30s}}; got {_shown(entry)}"
         )
         return None
+    before = len(problems)
     if not _ENTRY_KEYS.issuperset(entry):
         problems += yamldoc.unknown_keys(entry, ENTRY_KEYS, "schedule entry")
     at = checker.duration(entry.get("at"))
@@ -332,7 +334,19 @@ def _entry(
         made: Injection | Control | None = _control(entry, at, checker, problems)
     else:
         made = _injection(entry, at, checker, problems)
+    _not_missing_but_misspelt(entry, ENTRY_KEYS, problems, before)
     return made if usable else None
+
+
+def _not_missing_but_misspelt(
+    mapping: yamldoc.Mapping, allowed: tuple[str, ...], problems: list[str], since: int
+) -> None:
+    """Of `problems[since:]`, drop "line N: duration is missing" where an unknown key was
+    taken for `duration` ("did you mean 'duration'?"): that problem says it already."""
+    meant = {yamldoc.nearest_key(key, allowed) for key in mapping if key not in allowed}
+    said = tuple(f"line {mapping.line}: {key} is missing" for key in meant if key)
+    if said:
+        problems[since:] = [p for p in problems[since:] if not p.startswith(said)]
 
 
 def _control(

@@ -145,10 +145,17 @@ def unknown_keys(mapping: Mapping, allowed: Iterable[str], where: str) -> list[s
     for key in mapping:
         if key in known:
             continue
-        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean {near[0]!r}?" if near else "allowed: " + ", ".join(known)
+        near = nearest_key(key, known)
+        hint = f"did you mean {near!r}?" if near else "allowed: " + ", ".join(known)
         problems.append(f"line {mapping.key_line(key)}: {where}: unknown key {key!r}; {hint}")
     return problems
+
+
+def nearest_key(key: str, allowed: Iterable[str]) -> str | None:
+    """The allowed key `key` is most likely a misspelling of (unknown_keys' "did you mean"),
+    or None when none is close."""
+    near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return near[0] if near else None
 
 
 def _text(data: bytes | str, source: str, max_bytes: int) -> str:

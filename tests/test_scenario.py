@@ -127,6 +127,23 @@ def test_schedule_entries_are_checked_strictly_with_their_line(entry: str, expec
     assert all(p.startswith("line 6: ") for p in found), found
 
 
+def test_a_misspelt_key_is_not_also_said_to_be_missing() -> None:
+    found = problems("  - {at: 1m, nodes: [3], failur: cpu_spike, duratoin: 30s}\n")
+    assert found == [
+        "line 6: schedule entry: unknown key 'failur'; did you mean 'failure'?",
+        "line 6: schedule entry: unknown key 'duratoin'; did you mean 'duration'?",
+    ]
+    with pytest.raises(ScenarioError) as err:
+        parse("nodes: 3\nduraton: 5m\n")
+    assert err.value.problems == [
+        "line 2: scenario: unknown key 'duraton'; did you mean 'duration'?"
+    ]
+    assert problems("  - {at: 1m, nodes: [3], duration: 30s}\n") == [
+        "line 6: failure is missing: one of cpu_spike, memory_leak, latency_spike, error_burst, "
+        "node_crash"
+    ]
+
+
 def test_a_field_on_its_own_line_is_named_by_that_line() -> None:
     found = problems("  - at: 1m\n    nodes: [1]\n    failure: cpu_spike\n    duration: 2h\n")
     assert found == ["line 9: duration must be from 1s to 1h; got '2h'"]
@@ -358,3 +375,15 @@ def test_validate_and_history_say_ok_or_refuse_the_same_file(
     assert main(argv, out=io.StringIO()) == 2
     assert "line 5: scenario: unknown key 'schedul'" in capsys.readouterr().err
     assert not (tmp_path / "h").exists()
+
+
+def test_the_docs_example_says_what_validate_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = (REPO / "docs" / "scenarios.md").read_text()
+    example = doc.split("Given this `bad.yml`:\n\n```yaml\n")[1].split("```")[0]
+    said = doc.split("it says:\n\n```\n")[1].split("```")[0]
+    (tmp_path / "bad.yml").write_text(example)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--state-dir", str(tmp_path), "scenario", "validate", "bad.yml"]) == 2
+    assert capsys.readouterr().err == said
