@@ -191,3 +191,55 @@ def _text_keys(value: object) -> bool:
     if isinstance(value, list):
         return all(_text_keys(v) for v in value)
     return True
+
+
+def _peak(text: str) -> int:
+    tracemalloc.start()
+    try:
+        yamldoc.load(text, "big.yml")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_document_costs_memory_in_proportion_to_its_text() -> None:
+    def text(entries: int) -> str:
+        return "schedule:\n" + "".join(
+            f"  - at: {i}s\n    nodes: [{i % 50}]\n    failure: cpu_spike\n    duration: 30s\n"
+            for i in range(entries)
+        )
+
+    small, large = text(2_000), text(8_000)
+    ratio = _peak(large) / _peak(small)
+    assert 0.8 * len(large) / len(small) < ratio < 1.2 * len(large) / len(small)
+    assert _peak(large) < 20 * len(large)  # a Mapping, its key lines, a list: no __dict__ each
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_while_building_and_left_as_it_was(enabled: bool) -> None:
+    import gc
+
+    seen = []
+
+    class Probe(yaml.SafeLoader):  # stands in for libyaml's parser
+        def get_event(self) -> object:
+            seen.append(gc.isenabled())
+            return super().get_event()  # type: ignore[no-untyped-call]
+
+    original = yamldoc._PARSER
+    (gc.enable if enabled else gc.disable)()
+    try:
+        yamldoc._PARSER = Probe
+        assert yamldoc.load("a: [1, 2]\n", "p.yml") == {"a": [1, 2]}
+        with pytest.raises(DocumentError):
+            yamldoc.load("a: [1, 2\n", "p.yml")
+        assert gc.isenabled() is enabled
+    finally:
+        yamldoc._PARSER = original
+        gc.enable()
+    assert seen and not any(seen)
+
+
+def test_nearest_key_is_the_did_you_mean() -> None:
+    assert yamldoc.nearest_key("schedul", ["seed", "schedule"]) == "schedule"
+    assert yamldoc.nearest_key("zzz", ["seed", "schedule"]) is None
