@@ -99,13 +99,17 @@ def pairwise(injections: tuple[Injection, ...], controls: tuple[Control, ...]) -
     return out
 
 
+# VmHWM, the peak RSS of this process' memory (ru_maxrss would start at its parent's: Linux
+# keeps it across fork and exec)
 RSS = """
-import resource, sys
+import re, sys
 from labkit import scenario
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
 data = open(sys.argv[1], "rb").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 scenario.parse(data, sys.argv[1])
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+print(peak() - before)
 """
 
 

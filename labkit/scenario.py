@@ -259,22 +259,35 @@ class _Checker:
         100,000-entry schedule is checked in half the time."""
         if entry.keys() != _USUAL_KEYS:
             return None
-        failure, spec = entry["failure"], entry["nodes"]
+        failure, spec, at, length = entry["failure"], entry["nodes"], entry["at"], entry["duration"]
         if type(failure) is not str or failure not in _FAILURES:
             return None
-        start, span = self.duration(entry["at"]), self.duration(entry["duration"])
+        texts = self.texts  # most durations are text read before: no call
+        start = texts.get(at) if type(at) is str else None
+        span = texts.get(length) if type(length) is str else None
+        if start is None:
+            start = self.duration(at)
+        if span is None:
+            span = self.duration(length)
         if start is None or span is None or start < 0 or start + span > self.total:
             return None
         if not MIN_DURATION_SECONDS <= span <= MAX_DURATION_SECONDS:
             return None
         nodes = self.nodes
+        targets: tuple[int, ...]
         if type(spec) is yamldoc.Sequence:
-            for node in spec:
+            if len(spec) == 1:
+                node = spec[0]
                 if type(node) is not int or not 0 < node <= nodes:
                     return None
-            targets = self.one[spec[0]] if len(spec) == 1 else tuple(sorted(set(spec)))
-            if len(targets) != len(spec) or not spec:
-                return None
+                targets = self.one[node]
+            else:
+                for node in spec:
+                    if type(node) is not int or not 0 < node <= nodes:
+                        return None
+                targets = tuple(sorted(set(spec)))
+                if len(targets) != len(spec) or not spec:
+                    return None
         elif type(spec) is int and 0 < spec <= nodes:
             targets = self.one[spec]
         elif spec == "all":
