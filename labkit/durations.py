@@ -30,8 +30,10 @@ UNITS: dict[str, float] = {
     "s": 1.0,
     "ms": 0.001,
 }
-_ORDER = list(UNITS)
-_PART = re.compile(r"(\d+)(ms|[ywdhms])")
+# Each unit at most once, the largest first: one match checks the order and reads the parts.
+_GRAMMAR = re.compile("".join(rf"(?:(\d+){unit})?" for unit in UNITS))
+_SIZES = tuple(UNITS.values())
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 ALLOWED = "a duration such as 30s, 5m, 1h30m or 1d (units y w d h m s ms, largest first)"
 
 
@@ -46,15 +48,15 @@ def parse(value: Any, field: str = "duration", *, numbers: bool = True) -> float
     if not isinstance(value, str):
         raise InvalidInput(field, value, ALLOWED)
     text = value.strip()
-    if numbers and re.fullmatch(r"\d+(\.\d+)?", text):
+    if numbers and _SECONDS.fullmatch(text):
         return _finite(text, field, value)
-    parts = _PART.findall(text)
-    units = [u for _, u in parts]
-    ordered = units == sorted(set(units), key=_ORDER.index)
-    if not parts or "".join(n + u for n, u in parts) != text or not ordered:
+    parts = _GRAMMAR.fullmatch(text) if text else None
+    if parts is None:
         raise InvalidInput(field, value, ALLOWED, _hint(text))
     try:
-        total = sum(int(n) * UNITS[u] for n, u in parts)
+        total = sum(
+            int(n) * size for n, size in zip(parts.groups(), _SIZES, strict=True) if n is not None
+        )
     except OverflowError:  # more seconds than a float holds
         total = math.inf
     return _finite(total, field, value)

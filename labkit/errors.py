@@ -5,7 +5,7 @@ LabkitError                                 anything labkit raises on purpose; r
 │                                           to inject into, a folder is not a recording,
 │                                           promtool is missing, a drill gave up waiting
 ├── InvalidInput (ValueError)               a value a user gave is not allowed (CLI exit 2,
-│                                           HTTP 422); carries .field, .value and .allowed
+│                                           HTTP 422); carries .field, .value, .allowed, .hint
 ├── DocumentError                           a YAML file is not one labkit reads: not UTF-8,
 │                                           too large or too deep, an alias, a duplicated key
 │                                           (yamldoc); carries .source, .line, .problem
@@ -76,6 +76,7 @@ class InvalidInput(LabkitError, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
+        self.hint = hint
         message = f"{field} must be {allowed}; got {value!r}"
         if hint:
             message += f". {hint}"

@@ -27,8 +27,11 @@ Every refusal is a labkit.errors.DocumentError (bad input: the CLI exits 2).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+import gc
+import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -51,8 +54,10 @@ _CACHE_LIMIT = 50_000  # plain scalars remembered once resolved (node numbers, f
 class Mapping(dict[str, Any]):
     """A YAML mapping: a dict that knows the line (1-based) it starts on and each key's."""
 
+    __slots__ = ("key_lines", "line")  # no __dict__: a large file has 100,000s of these
+
     def __init__(self, line: int) -> None:
-        super().__init__()
+        # empty already: dict.__init__ is not called, a large file makes 100,000s of these
         self.line = line
         self.key_lines: dict[str, int] = {}
 
@@ -64,8 +69,10 @@ class Mapping(dict[str, Any]):
 class Sequence(list[Any]):
     """A YAML list: a list that knows the line (1-based) it starts on and each item's."""
 
+    __slots__ = ("item_lines", "line")
+
     def __init__(self, line: int) -> None:
-        super().__init__()
+        # empty already, as a Mapping
         self.line = line
         self.item_lines: list[int] = []
 
@@ -100,16 +107,34 @@ def load_all(
     text = _text(data, source, max_bytes)
     parser = _PARSER(text)
     try:
-        return _build(parser, source, max_depth)
+        with collector_paused():
+            return _build(parser, source, max_depth)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
+        if mark is not None and mark.index >= len(text):  # the end: libyaml counts a line more
+            line = max(1, mark.line)
         problem = getattr(exc, "problem", None) or str(exc)
         context = getattr(exc, "context", None)
         said = f"{context}: {problem}" if context else problem
         raise DocumentError(source, line, f"not valid YAML ({said})") from None
     finally:
         parser.dispose()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a document is built (and checked): a
+    document is a tree (no alias, so no cycle), so the collector would only walk it again and
+    again as it grows, a quarter of the time of a large file. Objects are still freed when
+    no longer used; the collector resumes afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def unknown_keys(mapping: Mapping, allowed: Iterable[str], where: str) -> list[str]:
@@ -120,10 +145,17 @@ def unknown_keys(mapping: Mapping, allowed: Iterable[str], where: str) -> list[s
     for key in mapping:
         if key in known:
             continue
-        near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean {near[0]!r}?" if near else "allowed: " + ", ".join(known)
+        near = nearest_key(key, known)
+        hint = f"did you mean {near!r}?" if near else "allowed: " + ", ".join(known)
         problems.append(f"line {mapping.key_line(key)}: {where}: unknown key {key!r}; {hint}")
     return problems
+
+
+def nearest_key(key: str, allowed: Iterable[str]) -> str | None:
+    """The allowed key `key` is most likely a misspelling of (unknown_keys' "did you mean"),
+    or None when none is close."""
+    near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return near[0] if near else None
 
 
 def _text(data: bytes | str, source: str, max_bytes: int) -> str:
@@ -149,52 +181,72 @@ def _text(data: bytes | str, source: str, max_bytes: int) -> str:
         ) from None
 
 
-_NO_KEY = object()
+_NO_KEY = object()  # a mapping awaits its next key
+_UNSEEN = object()  # a scalar not in the cache
 
 
 def _build(parser: Any, source: str, max_depth: int) -> list[tuple[int, Any]]:
     """Documents from the parser's events: a stack of open containers, no recursion. The
-    loop is written out flat (no helper per event): a 100,000-injection scenario has a
-    million events."""
+    loop is written out flat, with the innermost container and its pending key in locals,
+    and reads a line only where one is kept (keys, containers, list items): a
+    100,000-injection scenario has 1.2 million events."""
     documents: list[tuple[int, Any]] = []
-    stack: list[list[Any]] = []  # [container, the key awaiting its value (mappings)]
+    stack: list[Any] = []  # the open containers around `container`, outermost first
+    container: Any = None  # the innermost open container (None: at the document's root)
+    in_mapping = False  # `container` is a Mapping
+    key: Any = _NO_KEY  # in a mapping, the key awaiting its value
     root: Any = None
     start = 1
     cache: dict[str, Any] = {}
-    scalar, mapping_start, sequence_start = (
+    keys: dict[str, str] = {}  # each key's text once, however many mappings give it
+    get_event = parser.get_event
+    scalar, mapping_start, sequence_start, mapping_end, sequence_end = (
         events.ScalarEvent,
         events.MappingStartEvent,
         events.SequenceStartEvent,
+        events.MappingEndEvent,
+        events.SequenceEndEvent,
     )
     while True:
-        event = parser.get_event()
+        event = get_event()
         kind = type(event)
-        line = event.start_mark.line + 1
         if kind is scalar:
-            if event.tag is not None:
-                _check_tag(event, source, line)
-            if stack:
-                frame = stack[-1]
-                container = frame[0]
-                if type(container) is Mapping:
-                    if frame[1] is _NO_KEY:
-                        _key(frame, event.value, source, line)
-                        continue
-                    if event.tag is None and not event.style:
-                        value = event.value
-                        made = (
-                            cache[value] if value in cache else _scalar(event, cache, source, line)
-                        )
-                    else:
-                        made = _scalar(event, cache, source, line)
-                    container[frame[1]] = made
-                    frame[1] = _NO_KEY
-                else:
-                    container.append(_scalar(event, cache, source, line))
-                    container.item_lines.append(line)
+            if in_mapping and key is _NO_KEY:  # a key: always the text written
+                if event.tag is not None:
+                    _check_tag(event, source, event.start_mark.line + 1)
+                key = event.value
+                key = keys.setdefault(key, key)
+                if key in container:
+                    raise DocumentError(
+                        source,
+                        event.start_mark.line + 1,
+                        f"gives the key {key!r} twice (first on line "
+                        f"{container.key_line(key)}); keep one",
+                    )
+                container.key_lines[key] = event.start_mark.line + 1
+                continue
+            if event.tag is None and not event.style:  # plain, untagged: the common case
+                made = cache.get(event.value, _UNSEEN)
+                if made is _UNSEEN:
+                    made = _scalar(event, cache, source)
             else:
-                root = _scalar(event, cache, source, line)
+                if event.tag is not None:
+                    _check_tag(event, source, event.start_mark.line + 1)
+                made = _scalar(event, cache, source)
+            if in_mapping:
+                container[key] = made
+                key = _NO_KEY
+            elif container is not None:
+                container.append(made)
+                container.item_lines.append(event.start_mark.line + 1)
+            else:
+                root = made
+        elif kind is mapping_end or kind is sequence_end:
+            container = stack.pop()
+            in_mapping = type(container) is Mapping
+            key = _NO_KEY  # a value has ended; in a mapping, a key comes next
         elif kind is mapping_start or kind is sequence_start:
+            line = event.start_mark.line + 1
             if event.tag is not None:
                 _check_tag(event, source, line)
             if len(stack) >= max_depth:
@@ -202,49 +254,32 @@ def _build(parser: Any, source: str, max_depth: int) -> list[tuple[int, Any]]:
                     source, line, f"nests deeper than {max_depth} mappings and lists"
                 )
             made = Mapping(line) if kind is mapping_start else Sequence(line)
-            if stack:
-                frame = stack[-1]
-                container = frame[0]
-                if type(container) is Mapping:
-                    if frame[1] is _NO_KEY:
-                        raise DocumentError(
-                            source, line, "a key is a mapping or a list; keys must be plain names"
-                        )
-                    container[frame[1]] = made
-                    frame[1] = _NO_KEY
-                else:
-                    container.append(made)
-                    container.item_lines.append(line)
+            if in_mapping:
+                if key is _NO_KEY:
+                    raise DocumentError(
+                        source, line, "a key is a mapping or a list; keys must be plain names"
+                    )
+                container[key] = made
+            elif container is not None:
+                container.append(made)
+                container.item_lines.append(line)
             else:
                 root = made
-            stack.append([made, _NO_KEY])
-        elif kind is events.MappingEndEvent or kind is events.SequenceEndEvent:
-            stack.pop()
+            stack.append(container)
+            container, in_mapping, key = made, kind is mapping_start, _NO_KEY
         elif kind is events.AliasEvent:
             raise DocumentError(
                 source,
-                line,
+                event.start_mark.line + 1,
                 f"uses the alias *{event.anchor}; aliases (and `<<` merge keys) are not "
                 "read here: write the value out where it is used",
             )
         elif kind is events.DocumentStartEvent:
-            root, start = None, line
+            root, start = None, event.start_mark.line + 1
         elif kind is events.DocumentEndEvent:
             documents.append((start, root))
         elif kind is events.StreamEndEvent:
             return documents
-
-
-def _key(frame: list[Any], key: str, source: str, line: int) -> None:
-    mapping: Mapping = frame[0]
-    if key in mapping:
-        raise DocumentError(
-            source,
-            line,
-            f"gives the key {key!r} twice (first on line {mapping.key_line(key)}); keep one",
-        )
-    mapping.key_lines[key] = line
-    frame[1] = key
 
 
 def _check_tag(event: Any, source: str, line: int) -> None:
@@ -261,7 +296,7 @@ def _check_tag(event: Any, source: str, line: int) -> None:
         )
 
 
-def _scalar(event: Any, cache: dict[str, Any], source: str, line: int) -> Any:
+def _scalar(event: Any, cache: dict[str, Any], source: str) -> Any:
     value: str = event.value
     explicit = event.tag not in (None, "!") and not event.implicit[0]
     if explicit:
@@ -278,8 +313,13 @@ def _scalar(event: Any, cache: dict[str, Any], source: str, line: int) -> Any:
         )
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         shown = value if len(value) <= 40 else f"{value[:20]}...({len(value):,} characters)"
+        why = str(exc)
+        if isinstance(exc, ValueError) and len(value) > sys.get_int_max_str_digits():
+            why = f"Python reads whole numbers of up to {sys.get_int_max_str_digits():,} digits"
         raise DocumentError(
-            source, line, f"{shown!r} is not a valid {tag[len(_TAG) :]}: {exc}"
+            source,
+            event.start_mark.line + 1,
+            f"{shown!r} is not a valid {tag[len(_TAG) :]}: {why}",
         ) from None
     if not explicit and len(cache) < _CACHE_LIMIT:
         cache[value] = made

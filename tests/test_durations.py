@@ -4,6 +4,7 @@ all read it."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
@@ -64,3 +65,41 @@ def test_scenarios_and_slo_specs_agree_now() -> None:
     assert scenario.seconds("1w") == slo_spec.parse_duration("1w", "w") == 604800
     assert scenario.seconds("1.5h") is None
     assert scenario.seconds("1h30m") == 5400
+
+
+def _by_parts(text: str) -> float | None:
+    """The grammar as it was read before one regular expression did: every number-unit part
+    found, then their order checked and the text rebuilt from them."""
+    order = list(durations.UNITS)
+    parts = re.findall(r"(\d+)(ms|[ywdhms])", text.strip())
+    units = [u for _, u in parts]
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    if units != sorted(set(units), key=order.index):
+        return None
+    return float(sum(int(n) * durations.UNITS[u] for n, u in parts))
+
+
+PARTS = st.lists(st.tuples(st.integers(0, 99), st.sampled_from(list(durations.UNITS))), max_size=4)
+
+
+def _in_order(parts: list[tuple[int, str]]) -> str:
+    """Each unit once, the largest first: a duration the grammar reads."""
+    once = {unit: n for n, unit in parts}
+    return "".join(f"{once[unit]}{unit}" for unit in durations.UNITS if unit in once)
+
+
+@given(
+    st.one_of(
+        PARTS.map(lambda parts: "".join(f"{n}{unit}" for n, unit in parts)),  # in any order
+        PARTS.map(_in_order),
+        st.text(alphabet=st.sampled_from(list("0123456789ywdhms ")), max_size=14),
+    )
+)
+def test_the_one_match_reads_the_grammar_as_the_parts_did(text: str) -> None:
+    expected = _by_parts(text)
+    try:
+        got: float | None = durations.parse(text, numbers=False)
+    except InvalidInput:
+        got = None
+    assert got == expected

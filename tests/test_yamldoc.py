@@ -149,6 +149,12 @@ def test_broken_yaml_gets_the_parsers_words_and_line() -> None:
     assert error.line is not None and "not valid YAML" in error.problem
 
 
+@pytest.mark.parametrize("text", ["a: 1\nb: 2\nc", "a: 1\nb: 2\nc\n", "a: 1\nb: 2\nc: [3,\n"])
+def test_an_error_at_the_end_of_the_file_names_its_last_line(text: str) -> None:
+    """libyaml marks the end of a file on the line after the last one."""
+    assert refusal(text).line == 3
+
+
 def test_several_documents_are_refused_by_load_and_read_by_load_all() -> None:
     text = "a: 1\n---\nb: 2\n"
     assert "2 YAML documents" in refusal(text).problem
@@ -185,3 +191,55 @@ def _text_keys(value: object) -> bool:
     if isinstance(value, list):
         return all(_text_keys(v) for v in value)
     return True
+
+
+def _peak(text: str) -> int:
+    tracemalloc.start()
+    try:
+        yamldoc.load(text, "big.yml")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_document_costs_memory_in_proportion_to_its_text() -> None:
+    def text(entries: int) -> str:
+        return "schedule:\n" + "".join(
+            f"  - at: {i}s\n    nodes: [{i % 50}]\n    failure: cpu_spike\n    duration: 30s\n"
+            for i in range(entries)
+        )
+
+    small, large = text(2_000), text(8_000)
+    ratio = _peak(large) / _peak(small)
+    assert 0.8 * len(large) / len(small) < ratio < 1.2 * len(large) / len(small)
+    assert _peak(large) < 20 * len(large)  # a Mapping, its key lines, a list: no __dict__ each
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_while_building_and_left_as_it_was(enabled: bool) -> None:
+    import gc
+
+    seen = []
+
+    class Probe(yaml.SafeLoader):  # stands in for libyaml's parser
+        def get_event(self) -> object:
+            seen.append(gc.isenabled())
+            return super().get_event()  # type: ignore[no-untyped-call]
+
+    original = yamldoc._PARSER
+    (gc.enable if enabled else gc.disable)()
+    try:
+        yamldoc._PARSER = Probe
+        assert yamldoc.load("a: [1, 2]\n", "p.yml") == {"a": [1, 2]}
+        with pytest.raises(DocumentError):
+            yamldoc.load("a: [1, 2\n", "p.yml")
+        assert gc.isenabled() is enabled
+    finally:
+        yamldoc._PARSER = original
+        gc.enable()
+    assert seen and not any(seen)
+
+
+def test_nearest_key_is_the_did_you_mean() -> None:
+    assert yamldoc.nearest_key("schedul", ["seed", "schedule"]) == "schedule"
+    assert yamldoc.nearest_key("zzz", ["seed", "schedule"]) is None
