@@ -112,7 +112,7 @@ def rules_of(doc: Any, source: str = "<rules>") -> list[Rule]:
             Rule(
                 name=str(r["alert"]),
                 expr=inline_records(original, records),
-                for_seconds=parse_duration(str(r.get("for", "0s")), f"{r['alert']}: for"),
+                for_seconds=parse_duration(str(r.get("for", "0s")), "for"),  # checked
                 labels={str(k): str(v) for k, v in (r.get("labels") or {}).items()},
                 original=original,
             )
@@ -123,8 +123,9 @@ def rules_of(doc: Any, source: str = "<rules>") -> list[Rule]:
 def _entries(doc: Any, source: str) -> list[dict[str, Any]]:
     """Every rule of every group, each checked for the shape Prometheus requires."""
 
-    def place(path: str, value: Any) -> str:
-        line = getattr(value, "line", None)
+    def place(path: str, value: Any, key: str = "") -> str:
+        line = value.key_line(key) if key and hasattr(value, "key_line") else None
+        line = line or getattr(value, "line", None)
         return f"{source}: {path}" + (f" (line {line})" if line else "")
 
     groups = doc.get("groups") if isinstance(doc, dict) else None
@@ -155,13 +156,24 @@ def _entries(doc: Any, source: str) -> list[dict[str, Any]]:
                 if wanted and (
                     value is None or isinstance(value, bool | dict | list) or not str(value).strip()
                 ):
-                    raise InvalidInput(place(f"{where}.{key}", rule), value, "a non-empty text")
+                    raise InvalidInput(
+                        place(f"{where}.{key}", rule, key), value, "a non-empty text"
+                    )
+            if "for" in rule:
+                try:
+                    parse_duration(str(rule["for"]), "for")
+                except InvalidInput as exc:
+                    raise InvalidInput(
+                        place(f"{where}.for", rule, "for"), rule["for"], exc.allowed, exc.hint
+                    ) from None
             labels = rule.get("labels") or {}
             if not isinstance(labels, dict) or any(
                 isinstance(v, dict | list) for v in labels.values()
             ):
                 raise InvalidInput(
-                    place(f"{where}.labels", rule), labels, "a mapping of label names to values"
+                    place(f"{where}.labels", rule, "labels"),
+                    labels,
+                    "a mapping of label names to values",
                 )
             entries.append(rule)
     return entries

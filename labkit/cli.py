@@ -593,6 +593,17 @@ def _slo_windows(args: argparse.Namespace) -> Any:
     return windows
 
 
+def _mode_for(path: Path) -> int:
+    """The mode a file written at `path` should have: the one it has, else what the umask
+    gives a new file (0644 under the usual 022), as `open(path, "w")` would."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def _write(path: Path, text: str, field: str) -> None:
     """`text` into `path` whole or not at all (a temporary file renamed over it)."""
     import tempfile
@@ -606,6 +617,7 @@ def _write(path: Path, text: str, field: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            os.fchmod(f.fileno(), _mode_for(path))  # mkstemp's 0600 would hide it from others
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -703,6 +715,15 @@ def _score(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
     directory, info = score.open_history(args.dir, settings)
     sets = {str(p): load_rules(p) for p in args.rules} if args.rules else None
+    for name, rules in (sets or {}).items():
+        if not rules:
+            raise InvalidInput(
+                "--rules",
+                name,
+                "a rule file with at least one alerting rule (`alert:`)",
+                "Recording rules alone fire nothing to score; they are used by the alerts "
+                "that read them.",
+            )
     board = score.score_history(
         directory, info=info, sets=sets, step=args.step, grace_seconds=args.grace,
         port=args.port, progress=_bar(sys.stderr),

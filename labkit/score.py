@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from labkit.alert_replay import Rule, load_rules, replay, rules_of, spans
+from labkit.alert_replay import FIRING_COLUMNS, Rule, load_rules, replay, rules_of, spans
 from labkit.alerts import INTENDED
-from labkit.errors import InvalidInput
+from labkit.errors import InvalidInput, QueryError
 from labkit.failures import FAILURE_MODES
 from labkit.journal import read_journal
 from labkit.recording import HistoryInfo
@@ -456,10 +456,18 @@ def _replay_rules(
     for i, (name, rule) in enumerate(todo):
         if progress is not None:
             progress(i / len(todo), f"replaying {name}/{rule.name} ({i + 1}/{len(todo)})")
-        frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
+        try:
+            frames.append(replay(prom, [rule], info.start, info.end, step, rule_set=name))
+        except QueryError as exc:  # the rule's own expression: the rule file is at fault
+            raise InvalidInput(
+                f"{name}: alert {rule.name}: expr",
+                rule.original,
+                "an expression Prometheus accepts",
+                f"Prometheus: {exc.message}",
+            ) from None
     if progress is not None:
         progress(1.0, f"replayed {plural(len(todo), 'rule')}")
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FIRING_COLUMNS)
 
 
 def blind_rules(sets: dict[str, list[Rule]], step: float) -> list[str]:

@@ -208,6 +208,26 @@ def test_score_cli_prints_the_scoreboard_for_both_rule_sets(served: tuple[Path, 
     assert replay.running_url(out) is not None  # it reused the running replay, left it running
 
 
+@pytest.mark.parametrize(
+    ("rules", "words"),
+    [
+        ("      - record: r:up\n        expr: up\n", "at least one alerting rule"),
+        ("      - alert: A\n        expr: up === 0\n", "alert A: expr must be an expression "
+         "Prometheus accepts; got 'up === 0'. Prometheus: "),
+    ],
+)  # fmt: skip
+def test_score_cli_refuses_rule_files_it_cannot_score_with_exit_2(
+    served: tuple[Path, Prom], tmp_path: Path, rules: str, words: str
+) -> None:
+    out, prom = served
+    mine = tmp_path / "mine.yml"
+    mine.write_text("groups:\n  - name: g\n    rules:\n" + rules)
+    run = subprocess.run([*LABKIT, "score", str(out), "--port", prom.url.rsplit(":", 1)[1],
+                          "--rules", str(mine)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
+    assert str(mine) in run.stderr
+
+
 def test_scoring_reads_history_json_once(
     served: tuple[Path, Prom], monkeypatch: pytest.MonkeyPatch
 ) -> None:

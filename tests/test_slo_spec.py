@@ -4,6 +4,7 @@ periods, and the rules they generate, checked with promtool (`check rules`, and 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -412,6 +413,20 @@ def test_generated_rules_pass_promtool_and_their_generated_tests(
     assert sum(bool(c["alert_rule_test"][0]["exp_alerts"]) for c in cases) == 8
     run = promtool("test", "rules", str(tests), cwd=tmp_path)
     assert run.returncode == 0 and "SUCCESS" in run.stdout, run.stdout + run.stderr
+
+
+def test_written_files_are_readable_as_any_new_file_or_keep_their_mode(tmp_path: Path) -> None:
+    fresh, kept = tmp_path / "fresh.yml", tmp_path / "kept.yml"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    mask = os.umask(0o022)
+    try:
+        assert main(["slo", "generate", str(SPEC), "--out", str(fresh)]) == 0
+        assert main(["slo", "generate", str(SPEC), "--out", str(kept)]) == 0
+    finally:
+        os.umask(mask)
+    assert fresh.stat().st_mode & 0o777 == 0o644  # Prometheus' own user can read it
+    assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_text() != "old"
 
 
 def test_generated_tests_follow_disabled_alerts_and_templates(tmp_path: Path) -> None:
