@@ -556,7 +556,9 @@ def _slo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         alerts=not args.disable_alerts,
     )
     text = slo_spec.render(slos, prof, str(args.spec), options)
-    slo_spec.check_with_promtool(text, slos)  # when installed: no rules Prometheus refuses
+    slo_spec.check_with_promtool(
+        text, slos, str(args.spec)
+    )  # when installed: no rules Prometheus refuses
     tests = None
     if args.tests is not None:  # made before anything is written: all of it, or nothing
         if not options.alerts:

@@ -42,8 +42,9 @@ expression. Sloth's -l/--extra-labels, --disable-alerts and --disable-recordings
 
 Refused, each with the field (and its line) named, exit status 2, nothing written: unknown
 keys (with "did you mean"), wrong types (`disable: "yes"`, an objective in quotes), an
-objective outside (0, 100) (99.9, not 0.999), names Sloth refuses (letters, digits, . _ -),
-two SLOs with one name, label names Prometheus refuses or Sloth's own (sloth_*), empty label
+objective outside [1, 100) (99.9, not 0.999), names Sloth refuses (letters, digits, . _ -),
+two SLOs with one name, label names Prometheus refuses or the ones Sloth sets (sloth_id,
+sloth_slo, sloth_window, ...), empty label
 values, alert labels and annotations whose templates labkit cannot check, queries without
 {{.window}}, with unbalanced brackets or quotes, or (when promtool is installed: it checks
 the rules before they are written) that are not PromQL; files that are not UTF-8, YAML
@@ -136,7 +137,7 @@ ALERT_KEYS = ("disable", "labels", "annotations")
 def parse(doc: Any, where: str = "") -> list[SLO]:
     """SLOs from one decoded spec document; every problem names its field and what is
     allowed (`where` prefixes the fields of a document that is not a file's only one)."""
-    at = f"{where}." if where else ""
+    at = f"{where}: " if where else ""
     top = mapping(doc, where, TOP_KEYS, need=True)
     if top.get("version") != VERSION:
         raise InvalidInput(
@@ -324,7 +325,7 @@ def _objective(value: Any, where: str) -> float:
         raise InvalidInput(
             where,
             value,
-            "a percentage between 0 and 100",
+            "a percentage of at least 1 (99.9 for 99.9 %), not a ratio",
             f"Objectives are percentages: did you mean {objective * 100:g}?",
         )
     if not 0 < objective < 100:
@@ -418,7 +419,7 @@ def load(path: Path | str) -> list[SLO]:
         raise
 
 
-def check_with_promtool(text: str, slos: list[SLO]) -> bool:
+def check_with_promtool(text: str, slos: list[SLO], source: str = "") -> bool:
     """Has promtool check rendered rules, when it is installed (False when it is not). Names,
     labels and templates are checked by labkit itself; this catches a query that is not
     PromQL (labkit checks only its brackets and quotes), naming the SLO it came from."""
@@ -441,10 +442,12 @@ def check_with_promtool(text: str, slos: list[SLO]) -> bool:
     lines = lines or [f"exit status {run.returncode}"]
     said = lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
     culprit = next((s for s in slos if f'-{s.id}", rule' in lines[0]), None)
-    field = "SPEC"
+    field, value = source or "SPEC", None
     if culprit is not None:
-        field = culprit.where + (".sli" if "sli-recordings" in lines[0] else "")
-    raise InvalidInput(field, culprit.name if culprit else None,
+        field = f"{source}: " * bool(source) + culprit.where + ".sli"
+        value = culprit.raw_query or {"error_query": culprit.error_query,
+                                      "total_query": culprit.total_query}  # fmt: skip
+    raise InvalidInput(field, value,
                        "queries that are PromQL (promtool refused the rules they make)",
                        f"promtool: {said}")  # fmt: skip
 

@@ -41,16 +41,22 @@ def suggestion(key: str, allowed: Iterable[str]) -> str:
     return f"Did you mean {near[0]}?" if near else ""
 
 
+#: keys a spec may hold that labkit refuses with a reason of their own (Sloth's plugins, rule
+#: group intervals): known, so not "unknown", but never offered as a suggestion
+REFUSED_KEYS = frozenset(("plugins", "slo_plugins", "interval"))
+
+
 def refuse_unknown(data: dict[str, Any], allowed: Iterable[str], where: str) -> None:
     allowed = tuple(allowed)
+    offered = [k for k in allowed if k not in REFUSED_KEYS]
     for key in data:
         if key not in allowed:
             field = f"{where}.{key}" if where else str(key)
             raise InvalidInput(
                 field,
                 data[key],
-                "absent: not a key here (the keys known here: " + ", ".join(allowed) + ")",
-                suggestion(str(key), allowed),
+                "a key this format knows (" + ", ".join(offered) + "), not an unknown key",
+                suggestion(str(key), offered),
             )
 
 
@@ -158,7 +164,7 @@ def line_of(docs: list[Any], field: str) -> int | None:
     documents read by labkit.yamldoc: the deepest part of it the documents hold."""
     from labkit import yamldoc
 
-    doc_match = re.match(r"document (\d+): ", field)
+    doc_match = re.match(r"document (\d+)(?:: |\.)", field)
     index = int(doc_match.group(1)) - 1 if doc_match else 0
     if not 0 <= index < len(docs):
         return None

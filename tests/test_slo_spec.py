@@ -204,8 +204,26 @@ def test_a_query_promtool_refuses_exits_2_naming_the_slo(
     bad.write_text(yaml.safe_dump(doc))
     assert main(["slo", "generate", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "slos[4].sli must be queries that are PromQL" in err and "'broken'" in err
+    assert f"{bad}: slos[4].sli must be queries that are PromQL" in err
+    query = next(iter(next(iter(sli.values())).values()))
+    assert repr(query) in err  # the query it wrote, not only promtool's view of the rule
     assert "could not parse expression" in err and not out.exists()
+
+
+def test_a_problem_in_a_later_document_names_its_own_line(tmp_path: Path) -> None:
+    one = yaml.safe_dump(spec(), sort_keys=False)
+    two = one.replace("service: edge", "service: edge2").replace(
+        "objective: 99.9", "objectiv: 99.9", 1
+    )
+    path = tmp_path / "multi.yml"
+    path.write_text(one + "---\n" + two)
+    line = (one + "---\n" + two).splitlines().index("  objectiv: 99.9") + 1
+    with pytest.raises(InvalidInput) as err:
+        slo_spec.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: line {line}: document 2: slos[0].objectiv must be a key")
+    assert "Did you mean objective?" in message
+    assert "plugins" not in message and "interval" not in message  # refused, never offered
 
 
 def test_a_missing_spec_and_a_bad_flag_exit_2(
