@@ -348,9 +348,23 @@ def _add_slo(sub: _Subcommands) -> None:
 def _add_scenario(sub: _Subcommands) -> None:
     scenario = sub.add_parser("scenario", help="timed schedules of injections")
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
-    validate = scenario_sub.add_parser("validate", help="report every problem of a scenario file")
+    validate = scenario_sub.add_parser(
+        "validate",
+        help="report every problem of a scenario file",
+        description="Check a scenario file without running it: every problem at once, each "
+        "with its line (unknown or repeated keys, wrong types, values out of bounds, overlapping "
+        "faults, a fault in a control period; a file that is not UTF-8 YAML, too large, too "
+        "deep or with aliases). Exit status 0 and a summary when it is fine, 2 when it is not. "
+        "The format and its bounds: docs/scenarios.md.",
+    )
     validate.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
-    play = scenario_sub.add_parser("run", help="play a scenario against the running lab")
+    play = scenario_sub.add_parser(
+        "run",
+        help="play a scenario against the running lab",
+        description="Validate a scenario file (as `validate` does: exit 2 on any problem, "
+        "nothing played), then play it against the running lab in real time, with a progress "
+        "bar; every injection is journalled as the ground truth.",
+    )
     play.add_argument("file", type=Path, metavar="FILE", help="a scenario (YAML)")
 
 

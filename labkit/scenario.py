@@ -133,8 +133,8 @@ def _parse(text: str | bytes, path: str) -> Scenario:
         got = "an empty file" if doc is None else _shown(doc)
         raise ScenarioError(
             path,
-            [f"line {yamldoc.line_of(doc) or 1}: a scenario is a mapping with seed, nodes, "
-             f"duration and schedule; got {got}"],
+            [f"line {yamldoc.line_of(doc) or 1}: a scenario is a mapping with at least a "
+             f"duration (and most often seed, nodes and schedule); got {got}"],
         )  # fmt: skip
     top, problems = _top_level(doc, Path(path).stem)
     checker = _Checker(top.nodes, top.duration_seconds)
@@ -566,8 +566,11 @@ class _Longest:
 
 
 def _shown(value: Any) -> str:
-    """`value` as written in a message: its repr, cut short when long."""
-    text = repr(value)
+    """`value` as written in a message: its repr (a date as YAML wrote it, 2026-01-01), cut
+    short when long."""
+    import datetime
+
+    text = value.isoformat() if isinstance(value, datetime.date) else repr(value)
     return text if len(text) <= 60 else f"{text[:40]}... ({len(text):,} characters)"
 
 

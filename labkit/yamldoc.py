@@ -228,11 +228,11 @@ def _build(parser: Any, source: str, max_depth: int) -> list[tuple[int, Any]]:
             if event.tag is None and not event.style:  # plain, untagged: the common case
                 made = cache.get(event.value, _UNSEEN)
                 if made is _UNSEEN:
-                    made = _scalar(event, cache, source)
+                    made = _scalar(event, cache, source, key if in_mapping else None)
             else:
                 if event.tag is not None:
                     _check_tag(event, source, event.start_mark.line + 1)
-                made = _scalar(event, cache, source)
+                made = _scalar(event, cache, source, key if in_mapping else None)
             if in_mapping:
                 container[key] = made
                 key = _NO_KEY
@@ -296,7 +296,9 @@ def _check_tag(event: Any, source: str, line: int) -> None:
         )
 
 
-def _scalar(event: Any, cache: dict[str, Any], source: str) -> Any:
+def _scalar(event: Any, cache: dict[str, Any], source: str, key: Any = None) -> Any:
+    """A scalar's value as safe_load makes it; one it cannot make is refused naming `key`
+    (the mapping key it is the value of, when it is one)."""
     value: str = event.value
     explicit = event.tag not in (None, "!") and not event.implicit[0]
     if explicit:
@@ -316,10 +318,10 @@ def _scalar(event: Any, cache: dict[str, Any], source: str) -> Any:
         why = str(exc)
         if isinstance(exc, ValueError) and len(value) > sys.get_int_max_str_digits():
             why = f"Python reads whole numbers of up to {sys.get_int_max_str_digits():,} digits"
+        kind = tag[len(_TAG) :]
+        owner = f"{key}: " if isinstance(key, str) else ""
         raise DocumentError(
-            source,
-            event.start_mark.line + 1,
-            f"{shown!r} is not a valid {tag[len(_TAG) :]}: {why}",
+            source, event.start_mark.line + 1, f"{owner}{shown!r} is not a valid {kind}: {why}"
         ) from None
     if not explicit and len(cache) < _CACHE_LIMIT:
         cache[value] = made

@@ -141,7 +141,9 @@ def test_foreign_tags_are_refused(text: str) -> None:
 
 def test_a_number_too_long_to_read_is_refused_with_its_line() -> None:
     error = refusal("name: x\nseed: " + "9" * 5000 + "\n")
-    assert error.line == 2 and "not a valid int" in error.problem
+    assert error.line == 2 and error.problem.startswith("seed: '9999")  # the key it is under
+    assert "not a valid int" in error.problem and "(5,000 characters)" in error.problem
+    assert refusal("- " + "9" * 5000 + "\n").problem.startswith("'9999")  # a list item: no key
 
 
 def test_broken_yaml_gets_the_parsers_words_and_line() -> None:
