@@ -98,6 +98,7 @@ def to_frame(result: list[Any]) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(result, list) and result and not isinstance(result[0], dict):
+        _not_a_string(result)
         result = [{"metric": {}, "value": result}]  # a scalar result: [ts, "v"]
     series = read_series(result)
     if not series:
@@ -119,6 +120,21 @@ def to_frame(result: list[Any]) -> pd.DataFrame:
             np.repeat(codes, repeat), categories=categories
         )
     return pd.DataFrame(frame)
+
+
+def _not_a_string(pair: list[Any]) -> None:
+    """A scalar's [ts, "v"] whose value is no number is a string result (a query such as
+    `"text"`): said as such, not as a broken sample."""
+    value = pair[1] if len(pair) == 2 else None
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise UnreadableAnswer(
+                f"the answer is the string {shown!r}, not numbers: a query whose "
+                "result is a string has no series or value to tabulate"
+            ) from None
 
 
 def wide(frame: pd.DataFrame, column: str = "node") -> pd.DataFrame:

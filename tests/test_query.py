@@ -94,6 +94,12 @@ def test_many_labels_and_a_scalar() -> None:
     assert scalar.shape == (1, 2) and scalar["value"][0] >= 1
 
 
+def test_a_string_result_is_said_to_be_one() -> None:
+    with pytest.raises(UnreadableAnswer, match="the answer is the string 'a string', not numbers"):
+        to_frame([1795700000.0, "a string"])
+    assert to_frame([1795700000.0, "NaN"])["value"].isna().all()  # a scalar NaN is a number
+
+
 def test_an_empty_result_is_an_empty_frame_with_the_right_columns() -> None:
     for empty in (result("empty"), []):
         df = to_frame(empty)
