@@ -237,7 +237,12 @@ class LabNotRunning(LabkitError):
     """No lab runs from the state folder."""
 
     def __init__(self, state_dir: Path) -> None:
-        super().__init__(f"no lab is running from {state_dir}. Start one with `labkit up`.")
+        self.state_dir = state_dir
+        super().__init__(
+            f"no lab is running from {state_dir}. Start one with `labkit up`. A lab keeps its "
+            "state in the .lab/ folder of the project it was started in: work from inside that "
+            "project, or name the folder with LABKIT_STATE_DIR (the CLI's --state-dir)."
+        )
 
 
 class StartTimeout(LabkitError):
