@@ -24,7 +24,7 @@ from labkit.amtool import Amtool, prom_duration
 from labkit.client import request_json
 from labkit.errors import InvalidInput, LabkitError, ServiceUnreachable
 from labkit.journal import iso
-from tests.conftest import free_ports
+from tests.conftest import free_ports, wait_for
 
 AMTOOL = "/usr/bin/amtool"
 
@@ -201,14 +201,6 @@ def post_alert(am_url: str, labels: dict[str, str], seconds: float) -> None:
              "startsAt": iso(now - 1), "endsAt": iso(now + seconds)}]  # fmt: skip
     status, payload = request_json("POST", f"{am_url}/api/v2/alerts", body, 5)
     assert status == 200, payload
-
-
-def wait_for(what: str, check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return found
 
 
 def state_of(am_url: str, alertname: str) -> str | None:

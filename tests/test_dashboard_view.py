@@ -22,6 +22,7 @@ from labkit.dashboard_view import (
     step_for,
 )
 from labkit.lab import Lab
+from tests.conftest import wait_for
 
 
 class TablePrometheus:
@@ -170,7 +171,9 @@ def test_the_widget_draws_every_panel_from_the_live_lab_with_faults_shaded(
     from labkit.dashboard_widget import Dashboard, _TimeseriesView
 
     shared_lab.inject(4, "error_burst", 20)
-    time.sleep(3)
+    wait_for("the fault in Prometheus", lambda: shared_lab.query(
+        'labkit_fault_active{node="4", failure="error_burst"} == 1'))  # fmt: skip
+    time.sleep(2)  # a second scrape: every panel's rate() has two samples with the fault
     board = Dashboard(shared_lab, auto_refresh=False)
     snap = board.refresh()
     assert not isinstance(snap, str) and snap.error is None

@@ -18,18 +18,9 @@ from labkit.alert_replay import replay as replay_rules
 from labkit.lab import Lab
 from labkit.query import Prom
 from labkit.score import SEED_RULES, score_history
-from tests.conftest import LABKIT, free_ports
+from tests.conftest import LABKIT, free_ports, wait_for
 
 pytestmark = pytest.mark.live
-
-
-def wait_for(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +34,12 @@ def recorded(shared_lab: Lab) -> dict[str, Any]:
         return any(a["labels"]["alertname"] == name and a["labels"].get("node") == node
                    and a["state"] == "firing" for a in shared_lab.prometheus_alerts())  # fmt: skip
 
-    wait_for("HighCPUUsage to fire", lambda: firing("HighCPUUsage", "1"))
-    wait_for("HighCPUUsage to resolve", lambda: not firing("HighCPUUsage", "1"))
-    wait_for("HighErrorRate to resolve", lambda: not firing("HighErrorRate", "2"))
+    wait_for("HighCPUUsage to fire", lambda: firing("HighCPUUsage", "1"), 60)
+    wait_for("HighCPUUsage to resolve", lambda: not firing("HighCPUUsage", "1"), 60)
+    wait_for("HighErrorRate to resolve", lambda: not firing("HighErrorRate", "2"), 60)
     wait_for("the resolved notification", lambda: any(
         n["alertname"] == "HighCPUUsage" and n["status"] == "resolved"
-        for n in shared_lab.notifications(since=start)))  # fmt: skip
+        for n in shared_lab.notifications(since=start)), 60)  # fmt: skip
     time.sleep(3)
     return {"start": float(start), "end": float(math.floor(time.time()))}
 

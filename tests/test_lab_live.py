@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,10 @@ import pytest
 
 from labkit.lab import Lab
 from labkit.stack import LabConfig, LabPaths, down, read_pid, up
-from tests.conftest import LABKIT, running_lab
+from tests.conftest import LABKIT, running_lab, wait_for
 
 pytestmark = pytest.mark.live
 NODES = 6
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
