@@ -348,11 +348,12 @@ def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
     """Voilà serving labkit's pages (the dashboard, the Alertmanager view) on loopback; each
     page's kernel finds this lab through LABKIT_STATE_DIR. Jupyter's files stay in the lab's
     state folder."""
-    from labkit.pages import FOLDER
+    from labkit.pages import FOLDER, SHARE, TEMPLATE
 
     jupyter = paths.state / "jupyter"
     env = {
         "LABKIT_STATE_DIR": str(paths.state),
+        "JUPYTER_PATH": str(SHARE),  # labkit's Voilà template (no CDN: the lab works offline)
         "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
         "JUPYTER_CONFIG_DIR": str(jupyter / "voila-config"),
         "JUPYTER_DATA_DIR": str(jupyter / "data"),
@@ -362,7 +363,8 @@ def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
     argv = [
         sys.executable, "-m", "voila", str(FOLDER), "--no-browser",
         f"--Voila.ip={config.host}", f"--port={config.dashboard_port}", "--Voila.port_retries=0",
-        "--theme=light", "--strip_sources=True", "--show_tracebacks=True",
+        f"--template={TEMPLATE}", "--theme=light", "--strip_sources=True",
+        "--show_tracebacks=True",
         "--Voila.log_level=WARN", "--token=",
         # a page's kernel ends when its browser tab is gone for a minute
         "--MappingKernelManager.cull_idle_timeout=60", "--MappingKernelManager.cull_interval=30",

@@ -245,6 +245,11 @@ def test_labkit_dashboard_brings_the_page_back_and_says_where_it_is(
     assert f"  dashboard      {shared_lab.config.dashboard_page}" in run.stdout
     with urllib.request.urlopen(shared_lab.config.dashboard_url + "/", timeout=10) as r:
         assert r.status == 200
+    page = shared_lab.config.dashboard_page
+    with urllib.request.urlopen(page, timeout=60) as r:  # the page, rendered with its kernel
+        html = r.read().decode()
+    assert "jp-OutputArea" in html  # rendered by Voilà's lab template, as labkit's extends it
+    assert "cdn.jsdelivr.net" not in html  # nothing from the internet: the lab works offline
     again = subprocess.run([*LABKIT, "dashboard"], env=env, capture_output=True, text=True,
                            timeout=90)  # fmt: skip
     assert again.returncode == 0 and "starting" not in again.stdout

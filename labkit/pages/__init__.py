@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
+#: on JUPYTER_PATH for Voilà: its voila/templates/labkit is the lab template without the two
+#: stylesheets Voilà links from a CDN, so the pages load nothing from the internet
+SHARE = FOLDER.parent / "share"
+TEMPLATE = "labkit"
 PAGES = {"dashboard": "dashboard.ipynb", "alertmanager": "alertmanager.ipynb"}
 
 
