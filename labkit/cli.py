@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from labkit import durations
 from labkit.errors import InvalidInput, LabkitError, NodeUnreachable
@@ -38,7 +39,7 @@ from labkit.words import plural
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-    _Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Subcommands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _LIST_LIMIT = 24  # above this many nodes, inject/recover print a summary instead of a line each
@@ -70,10 +71,32 @@ def _positive_int(name: str, upper: int = 65535) -> Any:
 
 
 def _seed(text: str) -> int:
+    """A simulation seed, bounded as a scenario's (labkit.scenario.MAX_SEED: the simulator
+    hashes 64 bits, so every seed in range is its own fleet)."""
+    from labkit.scenario import MAX_SEED
+
     try:
-        return int(text)
+        seed = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a whole number; got {text!r}") from None
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"--seed must be a whole number from 0 to 2**64 - 1; got {text!r}"
+        ) from None
+    return seed
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a value checker's message names its option once: the checkers here say
+    "--duration must be ..." themselves, which argparse would prefix with "argument
+    --duration: " again."""
+
+    def error(self, message: str) -> NoReturn:
+        said = re.match(r"argument ([^:]+): ", message)
+        if said and any(message[said.end() :].startswith(f"{name} ")
+                        for name in said.group(1).split("/")):  # fmt: skip
+            message = message[said.end() :]
+        super().error(message)
 
 
 def _seconds(name: str, zero_ok: bool = False) -> Any:
@@ -109,7 +132,7 @@ def _iso_time(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="labkit",
         description="An SRE lab on a laptop: simulated edge nodes, failure injection, alerts.",
         epilog=f"Failure modes:\n{_modes_text()}",

@@ -42,6 +42,8 @@ BAD = [
     (["fleet", "--nodes", "5000", "--base-port", "64000"], ["--base-port", "64000"]),
     (["node", "--id", "x"], ["--id", "'x'"]),
     (["frobnicate"], ["invalid choice", "inject"]),
+    (["up", "--seed", "-3"], ["--seed", "'-3'", "0 to 2**64 - 1"]),
+    (["fleet", "--seed", str(2**64)], ["--seed", "0 to 2**64 - 1"]),
 ]  # fmt: skip
 
 
@@ -54,6 +56,7 @@ def test_bad_input_exits_2_naming_flag_value_and_allowed(
     for word in words:
         assert word in err, err
     assert "Traceback" not in err
+    assert not re.search(r"argument (-[\w-]+): \1 ", err)  # named once, not "argument --x: --x"
 
 
 def test_an_unreachable_node_names_the_url_and_suggests_starting_the_lab(
