@@ -50,6 +50,36 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@contextlib.contextmanager
+def serving(respond: Callable[[str], tuple[int, str, bytes]]) -> Iterator[str]:
+    """A stand-in HTTP server on loopback, for what cannot run here (an upstream Prometheus,
+    one answering a given body): every GET is answered `respond(path)` = (status, content
+    type, body). Yields its base URL; stopped on exit."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, kind, body = respond(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
     """`check()`'s first true result, polled every 0.2 s; AssertionError after `timeout`
     seconds (live tests wait for what a loaded machine makes slow, never for a fixed time)."""

@@ -5,15 +5,12 @@ found out by probing, the dashboard and Alertmanager lines of `labkit up`, `labk
 from __future__ import annotations
 
 import contextlib
-import http.server
 import io
 import json
 import re
 import subprocess
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,43 +27,25 @@ from labkit.errors import InvalidInput
 from labkit.lab import Endpoints, Lab
 from labkit.settings import Settings
 from labkit.stack import LabConfig, LabPaths, recorded_classic_ui
-from tests.conftest import LABKIT, free_ports
+from tests.conftest import LABKIT, free_ports, serving
 
 # -- stand-ins for a Prometheus ----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def stand_in(pages: dict[str, Any]) -> Iterator[str]:
+def stand_in(pages: dict[str, Any]) -> contextlib.AbstractContextManager[str]:
     """A tiny HTTP server answering 200 with `pages[path]` (JSON for a dict or list, else
     text) and 404 "404 page not found" for any other path, as Prometheus does."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path not in pages:
-                body, status, kind = b"404 page not found\n", 404, "text/plain"
-            else:
-                page = pages[path]
-                is_json = isinstance(page, dict | list)
-                body = (json.dumps(page) if is_json else str(page)).encode()
-                status, kind = 200, "application/json" if is_json else "text/html"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(path: str) -> tuple[int, str, bytes]:
+        path = path.split("?", 1)[0]
+        if path not in pages:
+            return 404, "text/plain", b"404 page not found\n"
+        page = pages[path]
+        if isinstance(page, dict | list):
+            return 200, "application/json", json.dumps(page).encode()
+        return 200, "text/html", str(page).encode()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(respond)
 
 
 # An upstream Prometheus serves the React UI at /alerts, /targets, ...: we cannot run one here

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -28,7 +25,7 @@ from labkit.query import (
     to_frame,
     wide,
 )
-from tests.conftest import REPO, free_ports
+from tests.conftest import REPO, free_ports, serving
 
 RECORDED: dict[str, Any] = json.loads((REPO / "tests/data/prometheus_responses.json").read_text())
 
@@ -233,29 +230,9 @@ def test_an_unreachable_prometheus_is_named() -> None:
     assert url in str(err.value) and "labkit up" in str(err.value)
 
 
-@contextmanager
-def prometheus_answering(status: int, answer: bytes) -> Iterator[str]:
+def prometheus_answering(status: int, answer: bytes) -> AbstractContextManager[str]:
     """A stand-in Prometheus on a free port that gives every request the same answer."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_ports(1)), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(lambda path: (status, "application/json", answer))
 
 
 def test_status_error_with_http_200_raises_query_error_naming_the_query() -> None:
