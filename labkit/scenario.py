@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import difflib
 import math
 import operator
 from dataclasses import dataclass, field
@@ -395,15 +394,11 @@ def _injection(
                 f"line {entry.line}: failure is missing: one of {', '.join(FAILURE_MODES)}"
             )
         else:
-            near = (
-                difflib.get_close_matches(failure, FAILURE_MODES, n=1)
-                if type(failure) is str
-                else []
-            )
+            near = yamldoc.nearest_key(failure, FAILURE_MODES) if type(failure) is str else None
             problems.append(
                 f"line {entry.key_line('failure')}: failure must be one of "
                 f"{', '.join(FAILURE_MODES)}; got {_shown(failure)}"
-                + (f"; did you mean {near[0]!r}?" if near else "")
+                + (f"; did you mean {near!r}?" if near else "")
             )
         failure = None
     length = _length(entry, checker, problems, control=False)

@@ -12,7 +12,6 @@ labels?"): a misspelt key silently ignored would drop what the spec says.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable
@@ -37,8 +36,10 @@ def _kind(value: Any) -> str:
 
 def suggestion(key: str, allowed: Iterable[str]) -> str:
     """ "Did you mean labels?" for a near miss of an allowed key, else ""."""
-    near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
-    return f"Did you mean {near[0]}?" if near else ""
+    from labkit.yamldoc import nearest_key
+
+    near = nearest_key(key, allowed)
+    return f"Did you mean {near}?" if near else ""
 
 
 #: keys a spec may hold that labkit refuses with a reason of their own (Sloth's plugins, rule
