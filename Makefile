@@ -45,8 +45,8 @@ down: $(STAMP)
 	@$(VENV)/bin/labkit down
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check labkit tests benchmarks scripts
-	$(VENV)/bin/ruff format --check labkit tests benchmarks scripts
+	$(VENV)/bin/ruff check labkit tests benchmarks scripts setup.py
+	$(VENV)/bin/ruff format --check labkit tests benchmarks scripts setup.py
 	$(VENV)/bin/mypy
 
 test: $(STAMP) test-packages lint

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.failures import FAILURE_MODES
+from labkit.resources import PROJECT
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "prometheus" / "rules" / "alerts.yml"
+RULES_FILE = PROJECT / "prometheus" / "rules" / "alerts.yml"
 
 #: The alert each failure mode is meant to raise.
 CATCHES: Mapping[str, str] = {

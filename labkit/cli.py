@@ -8,6 +8,7 @@
     labkit notifications [--limit 20] [--json] [--follow]
     labkit up      [--nodes 12] [--seed 0] [--base-port 8001] [--prometheus-port 9090] ...
     labkit down
+    labkit lessons DIR [--force]   (copy the lessons into DIR to work in)
     labkit dashboard   (the dashboard page: start it if it is not running; print its pages)
 
 Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
@@ -53,6 +54,21 @@ def _duration(text: str) -> float:
             f"--duration must be a number of seconds from 1 to 3600, or a duration such as "
             f"90s or 1m30s; got {text!r}"
         ) from None
+
+
+#: `labkit up`'s port options: flag, the seed's port, what listens there
+PORT_FLAGS = (
+    ("--base-port", 8001, "node 1's port; node N listens on base + N - 1"),
+    ("--prometheus-port", 9090, "Prometheus' port"),
+    ("--alertmanager-port", 9093, "Alertmanager's port"),
+    ("--receiver-port", 9095, "the alert receiver's port: the webhook Alertmanager notifies"),
+    ("--dashboard-port", 9096, "the dashboard page (Voilà): labkit's dashboard and "
+                               "Alertmanager view"),
+)  # fmt: skip
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
 
 
 def _positive_int(name: str, upper: int = 65535) -> Any:
@@ -273,21 +289,20 @@ def _add_up_down(sub: _Subcommands) -> None:
     up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12,
                     help="how many simulated nodes, 1-5000 (12)")  # fmt: skip
     up.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
-    up.add_argument("--base-port", type=_positive_int("--base-port"), default=8001,
-                    help="node 1's port; node N listens on base + N - 1 (8001)")  # fmt: skip
-    up.add_argument("--prometheus-port", type=_positive_int("--prometheus-port"), default=9090,
-                    help="Prometheus' port (9090)")  # fmt: skip
-    up.add_argument("--alertmanager-port", type=_positive_int("--alertmanager-port"),
-                    default=9093, help="Alertmanager's port (9093)")  # fmt: skip
-    up.add_argument("--receiver-port", type=_positive_int("--receiver-port"), default=9095,
-                    help="the alert receiver's port: the webhook Alertmanager notifies "
-                         "(9095)")  # fmt: skip
-    up.add_argument(
-        "--dashboard-port",
-        type=_positive_int("--dashboard-port"),
-        default=9096,
-        help="the dashboard page (Voilà): labkit's dashboard and Alertmanager view (9096)",
+    ports = up.add_argument_group(
+        "ports", "where the lab listens (on 127.0.0.1); defaults as in the seed, or --ports auto"
     )
+    ports.add_argument(
+        "--ports",
+        choices=("seed", "auto"),
+        default="seed",
+        help="seed: the ports below (8001-..., 9090, 9093, 9095, 9096); auto: free ones, "
+        "recorded in the state folder for every command, lesson and page (many labs on "
+        "one host, each with its own state folder)",
+    )
+    for flag, port, what in PORT_FLAGS:
+        ports.add_argument(flag, type=_positive_int(flag), default=None,
+                           help=f"{what} ({port})")  # fmt: skip
     up.add_argument(
         "--slo-profile",
         default="lab-day",
@@ -307,6 +322,16 @@ def _add_up_down(sub: _Subcommands) -> None:
         "alerts with long windows then see only the lab's own minutes",
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
+    lessons = sub.add_parser(
+        "lessons",
+        help="copy the lessons (notebooks) into a folder to work in",
+        description="Copy the lesson notebooks into DIR (created if needed). A lesson already "
+        "there with other text (your work) is kept unless --force. Start the lab and "
+        "JupyterLab from DIR: the lessons find the lab in DIR/.lab (or LABKIT_STATE_DIR).",
+    )
+    lessons.add_argument("dir", type=Path, metavar="DIR", help="where to put them")
+    lessons.add_argument("--force", action="store_true",
+                         help="overwrite lessons already there with other text")  # fmt: skip
 
 
 def _add_slo(sub: _Subcommands) -> None:
@@ -556,22 +581,46 @@ def _recover(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from labkit.stack import LabConfig, up
+    from labkit.stack import LabConfig, LabPaths, free_ports, up
 
+    given = {flag: getattr(args, _dest(flag)) for flag, _, _ in PORT_FLAGS}
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if args.ports == "auto" and given:
+        flag, value = next(iter(given.items()))
+        raise InvalidInput(flag, value, "left out with --ports auto (which picks every port)")
+    seed_ports = {_dest(flag): port for flag, port, _ in PORT_FLAGS}
+    ports = {**seed_ports, **{_dest(flag): value for flag, value in given.items()}}
     config = LabConfig(
-        nodes=args.nodes, base_port=args.base_port, prometheus_port=args.prometheus_port,
-        alertmanager_port=args.alertmanager_port, receiver_port=args.receiver_port,
-        dashboard_port=args.dashboard_port, seed=args.seed, slo_profile=args.slo_profile,
-        past=not args.no_past,
+        nodes=args.nodes, seed=args.seed, slo_profile=args.slo_profile, past=not args.no_past,
+        **ports,
     )  # fmt: skip
+    if args.ports == "auto":
+        config = free_ports(config, LabPaths(settings.state_dir))
     up(config, settings, out=out, timeout=args.timeout)
+    return EXIT_OK
+
+
+def _lessons(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from labkit.resources import copy_lessons
+
+    done = copy_lessons(args.dir, force=args.force)
+    for name, what in done.items():
+        note = "   (yours: other text; --force overwrites it)" if what == "kept" else ""
+        print(f"  {what:<9}  {args.dir / name}{note}", file=out)
+    print(f"labkit lessons: {plural(len(done) - 1, 'lesson')} in {args.dir}; start the lab "
+          f"there (`labkit up`) and open them with `jupyter lab {args.dir}`", file=out)  # fmt: skip
     return EXIT_OK
 
 
 def _compose_files(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     from labkit import compose
-    from labkit.stack import PROJECT
+    from labkit.resources import PROJECT, is_checkout
 
+    if not is_checkout(PROJECT):
+        raise LabkitError(
+            "compose-files regenerates the compose stack's files in a checkout of labkit's "
+            f"repository; this labkit is installed (its files are in {PROJECT})"
+        )
     if args.check:
         stale = compose.stale(PROJECT)
         for rel in stale:
@@ -946,6 +995,7 @@ _COMMANDS = {
     "dashboard": _dashboard,
     "up": _up,
     "down": _down,
+    "lessons": _lessons,
     "compose-files": _compose_files,
     "slo": _slo,
     "scenario": _scenario,

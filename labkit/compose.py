@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from labkit import dashboard
+from labkit.resources import PROJECT
 from labkit.stack import point_webhooks
 
 NODES = 12
@@ -32,7 +33,7 @@ def node_service(node_id: int) -> str:
 
 def files() -> dict[str, str]:
     """Relative path -> content of every generated file."""
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT
     targets = [
         {"targets": [f"{node_service(i)}:{NODE_PORT}"], "labels": {"node": str(i)}}
         for i in range(1, NODES + 1)

@@ -12,7 +12,8 @@ LabkitError                                 anything labkit raises on purpose; r
 ├── ScenarioError                           a scenario file has problems: all of them, each
 │                                           with its line (scenario.load; CLI exit 2)
 ├── PortInUse (OSError)                     a listener could not bind its port (the fleet,
-│                                           `labkit up`); names who holds it when it can
+│                                           `labkit up`); names who holds it when it can;
+│                                           bad input (exit 2): other ports are the cure
 ├── NodeUnreachable (ConnectionError)       a node's HTTP API did not answer (client)
 ├── ServiceUnreachable (ConnectionError)    Alertmanager or the alert receiver did not answer
 ├── ServiceRefused                          Alertmanager or the alert receiver answered with an
@@ -110,7 +111,9 @@ class ScenarioError(LabkitError):
 
 
 class PortInUse(LabkitError, OSError):
-    """A listener's port is already taken by another program."""
+    """A listener's port is already taken by another program (another lab's, perhaps)."""
+
+    bad_input = True  # the ports asked for: `--ports auto` or other ports are the cure
 
     def __init__(self, port: int, host: str, what: str, owner: str = "") -> None:
         self.port = port
@@ -120,7 +123,7 @@ class PortInUse(LabkitError, OSError):
         )
         super().__init__(
             f"port {port} on {host} is already in use ({what} cannot listen there; {held}). "
-            f"Stop that program, or choose other ports (see --help for the port options)."
+            "Stop that program, or let labkit choose free ports: `labkit up --ports auto`."
         )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
-from labkit.errors import LabkitError, LabNotRunning
+from labkit.errors import InvalidInput, LabkitError, LabNotRunning
 from labkit.recording import HistoryInfo
 from labkit.recovery import Recovery
 from labkit.settings import Settings
@@ -69,13 +69,21 @@ class Endpoints:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints | None:
         """LABKIT_PROMETHEUS_URL (required), LABKIT_ALERTMANAGER_URL, LABKIT_RECEIVER_URL,
-        LABKIT_DASHBOARD_URL, LABKIT_NODES, LABKIT_NODE_URL; each defaults to the embedded
-        lab's default address."""
+        LABKIT_DASHBOARD_URL, and the nodes: LABKIT_NODE_URLS (node 1's URL, node 2's, ...,
+        separated by commas or spaces), else LABKIT_NODES nodes at LABKIT_NODE_URL (a
+        template with {id} and {port}, the port 8000 + id as in the compose stack). Each
+        defaults to the embedded lab's seed address."""
         if not env.get("LABKIT_PROMETHEUS_URL"):
             return None
-        count = int(env.get("LABKIT_NODES", "12"))
-        template = env.get("LABKIT_NODE_URL", "http://127.0.0.1:{port}")
-        nodes = {i: template.format(id=i, port=8000 + i) for i in range(1, count + 1)}
+        given = env.get("LABKIT_NODE_URLS", "").replace(",", " ").split()
+        if given:
+            nodes = {i: url.rstrip("/") for i, url in enumerate(given, start=1)}
+        else:
+            count = env.get("LABKIT_NODES", "12")
+            if not count.isdecimal() or int(count) < 1:
+                raise InvalidInput("LABKIT_NODES", count, "a whole number of nodes, 1 or more")
+            template = env.get("LABKIT_NODE_URL", "http://127.0.0.1:{port}")
+            nodes = {i: template.format(id=i, port=8000 + i) for i in range(1, int(count) + 1)}
         return cls(
             env["LABKIT_PROMETHEUS_URL"].rstrip("/"),
             env.get("LABKIT_ALERTMANAGER_URL", "http://127.0.0.1:9093").rstrip("/"),

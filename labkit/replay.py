@@ -124,13 +124,17 @@ def running_url(directory: Path) -> str | None:
 
 def start(directory: Path | str, port: int | None = None, host: str = "127.0.0.1") -> str:
     """Serve the history in `directory` with Prometheus; returns its URL (reused if running).
-    Without a port: the first free one from 9190 to 9199."""
+    Without a port: the first free one from 9190 to 9199, else any free one (many labs on
+    one host replay at once)."""
     directory = Path(directory).resolve()
     HistoryInfo.load(directory)
     if (url := running_url(directory)) is not None:
         return url
     if port is None:
-        port = processes.first_free_port(host, PORT_RANGE, "the replay Prometheus")
+        try:
+            port = processes.first_free_port(host, PORT_RANGE, "the replay Prometheus")
+        except LabkitError:
+            port = processes.free_port_block(1, host)
     elif not 1 <= port <= 65535:
         raise InvalidInput("port", port, "a TCP port from 1 to 65535")
     check_port_free(host, port, "the replay Prometheus")

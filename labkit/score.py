@@ -36,7 +36,7 @@ from labkit.errors import InvalidInput, QueryError
 from labkit.failures import FAILURE_MODES
 from labkit.journal import read_journal
 from labkit.recording import HistoryInfo
-from labkit.stack import PROJECT
+from labkit.resources import PROJECT
 from labkit.words import plural
 
 if TYPE_CHECKING:

@@ -60,6 +60,7 @@ from typing import Any
 
 from labkit import promtemplate
 from labkit.errors import InvalidInput
+from labkit.resources import PROJECT
 from labkit.slo_cases import generate_tests as generate_tests
 from labkit.slo_rules import RESERVED_LABELS, SLO, VERSION, Alert, Options, dump, ratio_record
 from labkit.slo_rules import generate as generate
@@ -103,7 +104,7 @@ __all__ = [
     "window_into",
 ]
 
-LAB_SPEC = Path(__file__).resolve().parent.parent / "slo" / "edge.yml"  # the lab's own SLOs
+LAB_SPEC = PROJECT / "slo" / "edge.yml"  # the lab's own SLOs
 #: Sloth's rule for service and SLO names (its `name` validation).
 NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]")
 NAME_RULE = (

@@ -49,9 +49,9 @@ from labkit.processes import (
     http_ok,
     tail,
 )
+from labkit.resources import PROJECT  # prometheus/, alertmanager/, slo/
 from labkit.settings import Settings
 
-PROJECT = Path(__file__).resolve().parent.parent  # the repo: prometheus/, alertmanager/
 NODE_JOB = "edge-nodes"  # the scrape job of the nodes; alert rules and dashboards select it
 META_JOBS = ("prometheus", "alertmanager")  # Prometheus scrapes itself and Alertmanager too
 
@@ -132,6 +132,55 @@ class LabConfig:
 
     def layout(self) -> FleetLayout:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
+
+
+AUTO_PORTS = (20_000, 32_000)  # where `--ports auto` looks: below Linux's ephemeral range
+
+
+def free_ports(config: LabConfig, paths: LabPaths) -> LabConfig:
+    """`config` on free ports (`labkit up --ports auto`): one block of consecutive free ports,
+    the nodes' first, then Prometheus, Alertmanager, the receiver and the dashboard page. A
+    lab already running from `paths` keeps the ports it has (lab.json records them)."""
+    recorded = load_config(paths)
+    if recorded is not None and any(running(paths).values()):
+        return replace(config, **{f: getattr(recorded, f) for f in PORT_FIELDS})
+    low, high = AUTO_PORTS
+    count = config.nodes + len(PORT_FIELDS) - 1
+    try:
+        base = processes.free_port_block(count, config.host, low, high)
+    except LabkitError:
+        raise InvalidInput(
+            "--ports", "auto", f"possible with {count} consecutive free ports on {config.host}",
+            hint=f"none are free from {low} to {high}: stop a lab there (`labkit down` in "
+            "its folder), or give the ports with --base-port, --prometheus-port, ...",
+        ) from None  # fmt: skip
+    ports: dict[str, Any] = dict(zip(PORT_FIELDS[1:], range(base + config.nodes, base + count),
+                                     strict=True))  # fmt: skip
+    return replace(config, base_port=base, **ports)
+
+
+PORT_FIELDS = ("base_port", "prometheus_port", "alertmanager_port", "receiver_port",
+               "dashboard_port")  # fmt: skip
+
+
+def check_owner(state: Path) -> None:
+    """A state folder belongs to whoever runs labkit (one that does not exist yet will): on a
+    shared host, another user's lab is theirs."""
+    if not state.exists():
+        return
+    owner = state.stat().st_uid
+    if owner != os.geteuid():
+        import pwd
+
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = f"uid {owner}"
+        raise InvalidInput(
+            "the state folder", str(state), "a folder you own",
+            hint=f"it belongs to {name}: run your own lab from a folder of yours, or set "
+            "LABKIT_STATE_DIR",
+        )  # fmt: skip
 
 
 # -- paths and configs -----------------------------------------------------------------------
@@ -442,6 +491,7 @@ def up(
 ) -> float:
     """Start the lab (or confirm it is up); returns the seconds it took to be ready."""
     paths = LabPaths(settings.state_dir)
+    check_owner(paths.state)
     progress = Progress(out)
     current = load_config(paths)
     pids = running(paths)

@@ -40,7 +40,7 @@ def test_a_port_held_by_another_program_is_named_with_its_holder(tmp_path: Path)
         r = labkit(tmp_path, "up", "--nodes", "2", "--base-port", str(base),
                    "--prometheus-port", str(base + 3), "--alertmanager-port", str(base + 2),
                    "--receiver-port", str(base + 4))  # fmt: skip
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert f"port {base + 3}" in r.stderr and "prometheus" in r.stderr
     assert f"pid {os.getpid()}" in r.stderr  # the holder: this test
     assert not list((tmp_path / "run").glob("*.pid")) if (tmp_path / "run").exists() else True
@@ -106,3 +106,98 @@ def test_a_lab_elsewhere_is_found_from_the_environment(monkeypatch: pytest.Monke
     assert lab.node_url(3) == "http://node-3:8000" and lab.fleet.node_ids("all") == [1, 2, 3]
     with pytest.raises(Exception, match="not started by labkit"):
         lab.stop()
+
+
+def test_node_urls_from_the_environment_are_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit import Lab
+
+    monkeypatch.setenv("LABKIT_PROMETHEUS_URL", "http://127.0.0.1:20500")
+    monkeypatch.setenv("LABKIT_NODE_URLS", "http://127.0.0.1:20401/, http://127.0.0.1:20433")
+    lab = Lab.connect()
+    assert lab.fleet.node_ids("all") == [1, 2]
+    assert (
+        lab.node_url(1) == "http://127.0.0.1:20401" and lab.node_url(2) == "http://127.0.0.1:20433"
+    )
+    monkeypatch.delenv("LABKIT_NODE_URLS")
+    monkeypatch.setenv("LABKIT_NODES", "twelve")
+    with pytest.raises(InvalidInput, match="LABKIT_NODES must be a whole number"):
+        Lab.connect()
+
+
+# -- --ports auto ------------------------------------------------------------------------------
+
+
+def test_auto_ports_are_one_free_block_nodes_first(tmp_path: Path) -> None:
+    from labkit.stack import AUTO_PORTS, free_ports as lab_ports
+
+    config = lab_ports(LabConfig(nodes=5), LabPaths(tmp_path))
+    low, high = AUTO_PORTS
+    assert low <= config.base_port and config.dashboard_port < high
+    assert [config.prometheus_port, config.alertmanager_port, config.receiver_port,
+            config.dashboard_port] == list(range(config.base_port + 5, config.base_port + 9))  # fmt: skip
+    for port in range(config.base_port, config.dashboard_port + 1):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # free, all of them
+
+
+def test_a_running_lab_keeps_its_recorded_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkit import stack
+
+    recorded = LabConfig(nodes=3, base_port=21000, prometheus_port=21003, alertmanager_port=21004,
+                         receiver_port=21005, dashboard_port=21006)  # fmt: skip
+    paths = LabPaths(tmp_path)
+    paths.lab_json.write_text(json.dumps({"config": recorded.__dict__}))
+    monkeypatch.setattr(stack, "running", lambda p: {"fleet": 123, "prometheus": None})
+    assert stack.free_ports(LabConfig(nodes=3, seed=7), paths) == LabConfig(
+        **{**recorded.__dict__, "seed": 7}
+    )
+
+
+def test_no_free_block_is_bad_input_naming_the_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labkit import processes, stack
+    from labkit.errors import LabkitError
+
+    def none_free(*args: object) -> int:
+        raise LabkitError("no 16 consecutive free ports")
+
+    monkeypatch.setattr(processes, "free_port_block", none_free)
+    with pytest.raises(InvalidInput, match="--ports must be possible with 16 consecutive free "
+                       "ports on 127.0.0.1.*20000 to 32000.*labkit down"):  # fmt: skip
+        stack.free_ports(LabConfig(nodes=12), LabPaths(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["--ports", "auto", "--base-port", "8001"],
+            "--base-port must be left out with --ports auto",
+        ),
+        (["--ports", "auto", "--dashboard-port", "9000"], "--dashboard-port must be left out"),
+        (["--ports", "any"], "--ports"),
+    ],
+)
+def test_auto_ports_refuse_ports_given_by_hand(tmp_path: Path, argv: list[str], named: str) -> None:
+    r = labkit(tmp_path, "up", *argv)
+    assert r.returncode == 2 and named in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_a_state_folder_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's folder, as seen by someone else: labkit compares the folder's owner with
+    the effective uid (this test pretends to be uid 4242)."""
+    import io
+
+    from labkit.settings import Settings
+    from labkit.stack import up
+
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    with pytest.raises(InvalidInput, match="the state folder must be a folder you own.*belongs to"):
+        up(LabConfig(nodes=2), Settings(tmp_path), out=io.StringIO())
+    assert not (tmp_path / "run").exists()

@@ -20,8 +20,8 @@ from labkit.alerts import catches, watching
 from labkit.errors import InvalidInput
 from labkit.journal import read_journal
 from labkit.recording import HistoryInfo
+from labkit.resources import PROJECT
 from labkit.score import faults_from_journal, score
-from labkit.stack import PROJECT
 from labkit.words import plural
 
 if TYPE_CHECKING:
