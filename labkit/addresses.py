@@ -41,8 +41,11 @@ def prometheus_page(base_url: str, page: str, classic: bool) -> str:
 
 
 def _answers(url: str, timeout: float) -> bool:
+    from labkit.auth import headers
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers(url)),
+                                    timeout=timeout) as r:  # fmt: skip
             return bool(r.status == 200)
     except (OSError, ValueError):  # HTTPError (a 404) is an OSError too
         return False
@@ -73,18 +76,25 @@ def prometheus_pages(base_url: str, classic: bool | None) -> dict[str, str]:
 
 def address_lines(config: LabConfig, classic: bool | None) -> list[str]:
     """What `labkit up` and `labkit status` print: every address a learner opens."""
+    from labkit.auth import credentials, page
+
     pages = prometheus_pages(config.prometheus_url, classic)
     last = config.base_port + config.nodes - 1
     ui = {True: "   (the classic UI: this Prometheus has no other)", False: "", None: ""}[classic]
     lines = [
-        f"  dashboard      {config.dashboard_page}",
+        f"  dashboard      {page(config.dashboard_page)}",
         f"  Prometheus     {pages['graph']}{ui}",
         *(f"    {page:<13}{pages[page]}" for page in ("alerts", "targets") if page in pages),
-        f"  Alertmanager   {config.alertmanager_page}   (labkit's view; also on the dashboard)",
+        f"  Alertmanager   {page(config.alertmanager_page)}   (labkit's view; also on the "
+        "dashboard)",
         f"    API          {config.alertmanager_url}{ALERTMANAGER_API}/alerts",
         f"  receiver       {config.receiver_url}/notifications",
         f"  nodes          {config.url(config.base_port)}/metrics ... :{last}",
     ]
+    if credentials(config.prometheus_url) is not None:
+        lines.append("  credentials    every address asks for them (--auth): user labkit, the "
+                     "password in the state folder's auth/password; the dashboard's links "
+                     "carry it")  # fmt: skip
     return lines
 
 
@@ -96,13 +106,16 @@ def status_document(
 ) -> dict[str, Any]:
     """`labkit status --json`: the running lab's addresses, its components' state (rows of
     `stack.status_rows`) and, when Prometheus answers, its scrape targets."""
+    from labkit.auth import page
+
     layout = config.layout()
     doc: dict[str, Any] = {
         "prometheus": config.prometheus_url,
         "alertmanager": config.alertmanager_url,
         "receiver": config.receiver_url,
-        "dashboard": config.dashboard_page,
-        "alertmanager_view": config.alertmanager_page,
+        "dashboard": page(config.dashboard_page),
+        "alertmanager_view": page(config.alertmanager_page),
+        "auth": config.auth,
         "nodes": [layout.url(i) for i in sorted(layout.ports)],
         "prometheus_ui": {True: "classic", False: "new", None: "unknown"}[classic],
         "prometheus_pages": prometheus_pages(config.prometheus_url, classic),

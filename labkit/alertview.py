@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit import auth
 from labkit.alerts import INTENDED
 from labkit.client import request_json
 from labkit.errors import (
@@ -110,6 +111,8 @@ def _call(service: str, method: str, url: str, body: Any, timeout: float) -> Any
         status, payload = request_json(method, url, body, timeout)
     except NodeUnreachable as exc:
         raise ServiceUnreachable(service, base, exc.reason) from None
+    if status == 401:
+        raise auth.refused(base)
     if status >= 400:
         message = payload.get("message", payload) if isinstance(payload, dict) else payload
         raise ServiceRefused(service, status, str(message).strip())

@@ -184,6 +184,9 @@ def _add_serving(sub: _Subcommands) -> None:
         p.add_argument(
             "--journal", type=Path, help="injection journal (.lab/journal/injections.jsonl)"
         )
+        p.add_argument("--auth-file", type=Path, metavar="FILE",
+                       help="answer 401 to requests without basic auth: user labkit, the "
+                            "secret in FILE (labkit up --auth sets this)")  # fmt: skip
 
     fleet = sub.add_parser("fleet", help="serve N simulated nodes from one process")
     fleet.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12,
@@ -320,6 +323,14 @@ def _add_up_down(sub: _Subcommands) -> None:
         action="store_true",
         help="on a first start (an empty TSDB), do not backfill the fleet's at-rest past: "
         "alerts with long windows then see only the lab's own minutes",
+    )
+    up.add_argument(
+        "--auth",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="every listener asks for a secret of this lab (in the state folder, readable by "
+        "you alone), which labkit's tools send by themselves: for a shared host (default: on "
+        "when JUPYTERHUB_USER is set, else off)",
     )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
     lessons = sub.add_parser(
@@ -466,6 +477,9 @@ def _add_plumbing(sub: _Subcommands) -> None:
     receiver.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     receiver.add_argument("--port", type=_positive_int("--port"), default=9095,
                           help="port to listen on (9095)")  # fmt: skip
+    receiver.add_argument("--auth-file", type=Path, metavar="FILE",
+                          help="answer 401 without basic auth: user labkit, the secret in "
+                               "FILE")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -479,8 +493,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "receiver":
             from labkit.receiver import serve
 
-            serve(args.host, args.port, settings.notifications_path)
+            serve(args.host, args.port, settings.notifications_path, _credentials(args))
             return EXIT_OK
+        _lab_credentials(settings)
         return _COMMANDS[args.command](args, settings, out)
     except InvalidInput as exc:
         print(f"labkit {args.command}: error: {exc}", file=sys.stderr)
@@ -510,8 +525,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         past = Past.load(args.past)
     serve(layout, journal_path=args.journal or settings.journal_path, state_path=state_path,
-          past=past)  # fmt: skip
+          past=past, credentials=_credentials(args))  # fmt: skip
     return EXIT_OK
+
+
+def _credentials(args: argparse.Namespace) -> Any:
+    """What a server started with --auth-file asks of every request (None: nothing)."""
+    from labkit.auth import from_file
+
+    return from_file(args.auth_file) if args.auth_file is not None else None
+
+
+def _lab_credentials(settings: Settings) -> None:
+    """The running lab's secret for this command's calls, when it asks for one."""
+    if settings.lab_json_path.exists():
+        from labkit.stack import LabPaths, load_config
+
+        load_config(LabPaths(settings.state_dir))
 
 
 def _client(settings: Settings) -> Any:
@@ -590,9 +620,10 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         raise InvalidInput(flag, value, "left out with --ports auto (which picks every port)")
     seed_ports = {_dest(flag): port for flag, port, _ in PORT_FLAGS}
     ports = {**seed_ports, **{_dest(flag): value for flag, value in given.items()}}
+    wants_auth = args.auth if args.auth is not None else bool(os.environ.get("JUPYTERHUB_USER"))
     config = LabConfig(
         nodes=args.nodes, seed=args.seed, slo_profile=args.slo_profile, past=not args.no_past,
-        **ports,
+        auth=wants_auth, **ports,
     )  # fmt: skip
     if args.ports == "auto":
         config = free_ports(config, LabPaths(settings.state_dir))

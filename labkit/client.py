@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from labkit import auth
 from labkit.errors import InvalidInput, LabkitError, NodeUnreachable
 from labkit.fleet import FleetLayout
 
@@ -27,6 +28,7 @@ def request_json(method: str, url: str, body: Any = None, timeout: float = 3.0) 
     """(status, decoded JSON or text) of one request; NodeUnreachable when nobody answers."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data is not None else {}
+    headers.update(auth.headers(url))  # a lab started with --auth (labkit.auth)
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -42,6 +44,8 @@ def request_json(method: str, url: str, body: Any = None, timeout: float = 3.0) 
 
 
 def _check(status: int, payload: Any, url: str) -> Any:
+    if status == 401:
+        raise auth.refused(url)
     if status == 422:
         messages = "; ".join(item.get("msg", "") for item in payload.get("detail", []))
         raise LabkitError(f"{url} rejected the request: {messages}")

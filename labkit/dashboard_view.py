@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit import auth
 from labkit.alerts import alert_details  # one wording for every page: "SLO x, page"
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
 from labkit.errors import QueryRefused
@@ -62,7 +63,7 @@ def http_get_json(url: str, timeout: float) -> Any:
         if conn is None:
             conn = pool[parts.netloc] = http.client.HTTPConnection(parts.netloc, timeout=timeout)
         try:
-            conn.request("GET", target)
+            conn.request("GET", target, headers=auth.headers(url))  # --auth: the secret
             response = conn.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):
@@ -71,6 +72,8 @@ def http_get_json(url: str, timeout: float) -> Any:
             if attempt:  # a kept connection the server closed gets one fresh try
                 raise
             continue
+        if response.status == 401:
+            raise auth.refused(f"{parts.scheme}://{parts.netloc}")
         try:
             return json.loads(body)
         except ValueError:
@@ -239,6 +242,10 @@ class Feed:
             spans = self._pool.submit(faults)
             snap.panels = [f.result() for f in futures]
             snap.faults = spans.result()
+        except auth.CredentialsError as exc:
+            self._caches.clear()
+            snap.panels = [PanelData(p) for p in panels()]
+            snap.error = str(exc)
         except (OSError, ValueError, KeyError, QueryRefused) as exc:
             self._caches.clear()
             snap.panels = [PanelData(p) for p in panels()]

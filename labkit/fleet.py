@@ -33,6 +33,7 @@ from labkit.model import ModelParams
 from labkit.node import Clock, Node
 
 if TYPE_CHECKING:
+    from labkit.auth import Credentials
     from labkit.past import Past
 
 MAX_NODES = 5000
@@ -187,6 +188,7 @@ def serve(
     params: ModelParams | None = None,
     log: Any = sys.stderr,
     past: Past | None = None,
+    credentials: Credentials | None = None,
 ) -> None:
     """Run the fleet in the foreground until interrupted (Ctrl-C or SIGTERM); with a `past`
     (labkit.past), the nodes' counters carry on from their backfilled history."""
@@ -204,9 +206,10 @@ def serve(
     journal = Journal(journal_path)
     nodes = make_nodes(layout, journal=journal, params=params, past=past)
 
+    from labkit.auth import guard
     from labkit.service import NodeApp
 
-    app = NodeApp(nodes)
+    app = guard(NodeApp(nodes), credentials)  # 401 without the lab's secret (--auth)
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -42,6 +42,7 @@ from labkit.stack import (
     read_pid,
     recorded_classic_ui,
     up,
+    use_credentials,
 )
 from labkit.words import clock, natural_key, parse_time, plural
 
@@ -116,6 +117,8 @@ class Lab:
         self._classic_ui: bool | None = (
             recorded_classic_ui(LabPaths(settings.state_dir)) if config is not None else None
         )
+        if config is not None:  # its secret, when it asks for one (labkit.auth)
+            use_credentials(config, LabPaths(settings.state_dir), strict=False)
 
     # -- finding or starting a lab ---------------------------------------------------------
 
@@ -213,8 +216,11 @@ class Lab:
 
     @property
     def dashboard_url(self) -> str:
-        """The dashboard page (labkit's dashboard and Alertmanager view; Grafana in compose)."""
-        return self.endpoints.dashboard
+        """The dashboard page (labkit's dashboard and Alertmanager view; Grafana in compose),
+        to open in a browser: with the lab's token when it asks for credentials (--auth)."""
+        from labkit.auth import page
+
+        return page(self.endpoints.dashboard)
 
     def node_url(self, node_id: int) -> str:
         return self.fleet.url(node_id)

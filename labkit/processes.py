@@ -123,9 +123,13 @@ def alive(pid: int, argv0: str) -> bool:
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
-    """Whether `url` answers 200. Anything else, a garbled answer included, is "not yet"."""
+    """Whether `url` answers 200 (with the lab's credentials when it asks for them, see
+    labkit.auth). Anything else, a garbled answer included, is "not yet"."""
+    from labkit.auth import headers
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers(url)),
+                                    timeout=timeout) as r:  # fmt: skip
             return bool(r.status == 200)
     except (OSError, http.client.HTTPException):
         return False

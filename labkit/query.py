@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from labkit import auth
 from labkit.errors import (
     InvalidInput,
     PrometheusUnreachable,
@@ -159,8 +160,9 @@ class Prom:
         # FastSession decodes range answers column-wise; PrometheusConnect still mounts its
         # retries on it and owns the requests
         self.client = PrometheusConnect(
-            url=self.url, disable_ssl=True, timeout=timeout, session=FastSession()
-        )
+            url=self.url, disable_ssl=True, timeout=timeout, session=FastSession(),
+            headers=auth.headers(self.url) or None,  # a lab started with --auth
+        )  # fmt: skip
 
     def _call(self, query: str, fn: Any, *args: Any, **kw: Any) -> list[Any]:
         import requests
@@ -169,6 +171,8 @@ class Prom:
         try:
             return list(fn(query, *args, timeout=self.timeout, **kw))
         except PrometheusApiClientException as exc:
+            if "Status Code 401" in str(exc):
+                raise auth.refused(self.url) from None
             raise QueryError(query, *_prometheus_message(str(exc))) from None
         except QueryError as exc:  # "status": "error" with HTTP 200 (promjson.decode)
             raise QueryError(query, exc.message, exc.error_type) from None

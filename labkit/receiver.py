@@ -27,6 +27,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from labkit.auth import Credentials
 from labkit.journal import iso
 
 Clock = Callable[[], float]
@@ -120,12 +121,15 @@ def build_app(receiver: Receiver) -> FastAPI:
     return app
 
 
-def serve(host: str, port: int, journal_path: Path | None) -> None:
+def serve(
+    host: str, port: int, journal_path: Path | None, credentials: Credentials | None = None
+) -> None:
     import uvicorn
 
+    from labkit.auth import guard
     from labkit.fleet import bind
 
     sock = bind(host, {0: port}, what="the alert receiver")[port]
-    app = build_app(Receiver(journal_path))
+    app = guard(build_app(Receiver(journal_path)), credentials)  # 401 without the secret
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])

@@ -45,5 +45,10 @@ class Settings:
         return self.state_dir / "journal" / "notifications.jsonl"
 
     @property
+    def lab_json_path(self) -> Path:
+        """The running lab's configuration (labkit.stack.LabPaths.lab_json)."""
+        return self.state_dir / "lab.json"
+
+    @property
     def fleet_state_path(self) -> Path:
         return self.state_dir / "fleet.json"

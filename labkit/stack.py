@@ -37,8 +37,8 @@ from typing import Any, TextIO
 
 import yaml
 
+from labkit import auth, processes, rulefiles
 from labkit import past as past_mod
-from labkit import processes, rulefiles
 from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
 from labkit.errors import InvalidInput, LabkitError, LabNotRunning, StartTimeout
 from labkit.fleet import FleetLayout, check_fleet_size
@@ -70,6 +70,7 @@ class LabConfig:
     host: str = "127.0.0.1"
     slo_profile: str = "lab-day"  # how the SLOs in slo/*.yml are compressed in time
     past: bool = True  # on a first start, backfill the fleet's at-rest past (labkit.past)
+    auth: bool = False  # every listener asks for the lab's secret (labkit.auth)
 
     def __post_init__(self) -> None:
         check_fleet_size(self.nodes, self.base_port)
@@ -132,6 +133,12 @@ class LabConfig:
 
     def layout(self) -> FleetLayout:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
+
+    def urls(self) -> list[str]:
+        """Every listener's base URL: the nodes, Prometheus, Alertmanager, the receiver and
+        the dashboard page."""
+        nodes = range(self.base_port, self.base_port + self.nodes)
+        return [self.url(port) for port in (*nodes, *self.service_ports().values())]
 
 
 AUTO_PORTS = (20_000, 32_000)  # where `--ports auto` looks: below Linux's ephemeral range
@@ -281,10 +288,13 @@ def render_prometheus(
     def absolute(sd: dict[str, Any]) -> None:
         sd["files"] = [str(paths.prometheus / f) for f in sd["files"]]
 
+    secret = basic_auth(config, paths)
     for am in base.get("alerting", {}).get("alertmanagers", []):
+        am.update(secret)
         for sd in am.get("file_sd_configs", []):
             absolute(sd)
     for job in base.get("scrape_configs", []):
+        job.update(secret)
         for sd in job.get("file_sd_configs", []):
             absolute(sd)
     _write_json(targets / "nodes.json", node_targets(config))
@@ -300,6 +310,15 @@ def render_prometheus(
     out.write_text("# Rendered by labkit from prometheus/prometheus.yml: edit that one.\n"
                    + yaml.safe_dump(base, sort_keys=False))  # fmt: skip
     return out
+
+
+def basic_auth(config: LabConfig, paths: LabPaths) -> dict[str, Any]:
+    """What a scrape job, an Alertmanager or a webhook of a lab that asks for credentials
+    carries (the secret stays in its file); nothing for one that does not."""
+    if not config.auth:
+        return {}
+    password = auth.folder(paths.state) / auth.PASSWORD_FILE
+    return {"basic_auth": {"username": auth.USER, "password_file": str(password)}}
 
 
 def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> list[Path]:
@@ -319,13 +338,18 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     return written
 
 
-def point_webhooks(alertmanager: dict[str, Any], receiver_url: str) -> dict[str, Any]:
+def point_webhooks(
+    alertmanager: dict[str, Any], receiver_url: str, http_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Every webhook of an Alertmanager config sent to `receiver_url`/notify/<route>, keeping
-    each route (default, critical, warning) from the shared config."""
+    each route (default, critical, warning) from the shared config; with `http_config` (the
+    lab's credentials), each webhook carries it."""
     for receiver in alertmanager.get("receivers", []):
         for hook in receiver.get("webhook_configs", []):
             route = hook["url"].rstrip("/").rsplit("/", 1)[-1]
             hook["url"] = f"{receiver_url}/notify/{route}"
+            if http_config:
+                hook["http_config"] = {**hook.get("http_config", {}), **http_config}
     return alertmanager
 
 
@@ -334,6 +358,7 @@ def render_alertmanager(config: LabConfig, paths: LabPaths, source: Path = PROJE
     base = point_webhooks(
         yaml.safe_load((source / "alertmanager" / "alertmanager.yml").read_text()),
         config.receiver_url,
+        basic_auth(config, paths),
     )
     paths.alertmanager.mkdir(parents=True, exist_ok=True)
     out = paths.alertmanager / "alertmanager.yml"
@@ -354,11 +379,14 @@ def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[C
     python = sys.executable
     h = config.host
     carry_on = ["--past", str(paths.past)] if past else []
+    secret = auth.folder(paths.state)
+    auth_file = ["--auth-file", str(secret / auth.PASSWORD_FILE)] if config.auth else []
+    web = [f"--web.config.file={secret / auth.WEB_CONFIG}"] if config.auth else []
     return [
         Component(
             "receiver",
             [python, "-m", "labkit.cli", "--state-dir", str(paths.state), "receiver",
-             "--host", h, "--port", str(config.receiver_port)],
+             "--host", h, "--port", str(config.receiver_port), *auth_file],
             f"{config.receiver_url}/health", [config.receiver_port],
         ),
         Component(
@@ -368,14 +396,14 @@ def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[C
              f"--storage.path={paths.alertmanager / 'data'}",
              f"--web.listen-address={h}:{config.alertmanager_port}",
              "--cluster.listen-address=",  # no gossip: no 0.0.0.0:9094, no 10 s settle delay
-             "--log.level=warn"],
+             "--log.level=warn", *web],
             f"{config.alertmanager_url}/-/ready", [config.alertmanager_port],
         ),
         Component(
             "fleet",
             [python, "-m", "labkit.cli", "--state-dir", str(paths.state), "fleet",
              "--nodes", str(config.nodes), "--base-port", str(config.base_port),
-             "--host", h, "--seed", str(config.seed), *carry_on],
+             "--host", h, "--seed", str(config.seed), *carry_on, *auth_file],
             f"{config.url(config.base_port)}/health",
             list(range(config.base_port, config.base_port + config.nodes)),
         ),
@@ -386,7 +414,7 @@ def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[C
              f"--storage.tsdb.path={paths.prometheus / 'data'}",
              "--storage.tsdb.retention.time=30d",
              f"--web.listen-address={h}:{config.prometheus_port}",
-             "--log.level=warn"],
+             "--log.level=warn", *web],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],
         ),
         dashboard_component(config, paths),
@@ -418,6 +446,8 @@ def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
         # a page's kernel ends when its browser tab is gone for a minute
         "--MappingKernelManager.cull_idle_timeout=60", "--MappingKernelManager.cull_interval=30",
         "--MappingKernelManager.cull_connected=False",
+        # the secret, when the lab asks for one, from the state folder (labkit.pages.identity)
+        "--Voila.identity_provider_class=labkit.pages.identity.LabIdentity",
     ]  # fmt: skip
     return Component("dashboard", argv, f"{config.dashboard_url}/", [config.dashboard_port], env)
 
@@ -436,7 +466,8 @@ def stop_component(name: str, paths: LabPaths, wait: float = 20.0) -> bool:
 
 
 def get_json(url: str, timeout: float = 3.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    request = urllib.request.Request(url, headers=auth.headers(url))
+    with urllib.request.urlopen(request, timeout=timeout) as r:
         return json.loads(r.read())
 
 
@@ -457,10 +488,28 @@ class Progress:
 
 
 def load_config(paths: LabPaths) -> LabConfig | None:
+    """The running lab's configuration, from lab.json; a lab that asks for credentials has
+    its secret registered for its addresses (labkit.auth), when it can be read."""
     try:
-        return LabConfig(**json.loads(paths.lab_json.read_text())["config"])
+        config = LabConfig(**json.loads(paths.lab_json.read_text())["config"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    use_credentials(config, paths, strict=False)
+    return config
+
+
+def use_credentials(config: LabConfig, paths: LabPaths, strict: bool = True) -> None:
+    """This process's calls to the lab carry its secret when it asks for one; with `strict`,
+    an unreadable secret is an error (CredentialsError), else the calls go without and get
+    401."""
+    if not config.auth:
+        auth.register(config.urls(), None)
+        return
+    try:
+        auth.register(config.urls(), auth.read(paths.state))
+    except auth.CredentialsError:
+        if strict:
+            raise
 
 
 NAMES = ("receiver", "alertmanager", "fleet", "prometheus", "dashboard")  # start order
@@ -522,6 +571,7 @@ def up(
             sock.close()
 
     paths.processes.make()
+    prepare_credentials(config, paths)
     render_slo_rules(config, paths)
     rule_counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
     # Prometheus starts without its rules: a restarted lab's TSDB still holds the previous
@@ -557,6 +607,16 @@ def up(
     progress.line(f"labkit up: ready in {ready:.1f} s")
     _print_urls(config, classic, progress)
     return ready
+
+
+def prepare_credentials(config: LabConfig, paths: LabPaths) -> None:
+    """A new secret for a lab that asks for one (none left behind for one that does not),
+    registered for this process's own calls to it."""
+    if config.auth:
+        auth.create(paths.state)
+    else:
+        shutil.rmtree(auth.folder(paths.state), ignore_errors=True)
+    use_credentials(config, paths)
 
 
 def backfills_past(config: LabConfig, paths: LabPaths) -> bool:

@@ -182,3 +182,22 @@ def test_our_containers_do_not_run_as_root() -> None:
     for target in ("node", "lab"):
         assert re.search(r"^USER labkit$", final[target], flags=re.M), target
     assert dockerfile.rstrip().endswith('CMD ["--id", "1", "--port", "8000", "--host", "0.0.0.0"]')
+
+
+def test_the_images_install_labkits_wheel_and_the_lab_image_debians_prometheus() -> None:
+    """The compose images are built from the wheel (so they find the lab's files as any
+    installed labkit does), and the lab image has the binaries lessons 3-5 run (promtool,
+    a replay Prometheus). Verified statically: Docker cannot run here."""
+    from labkit.resources import SHIPPED
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = {s.split()[2]: s for s in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]}
+    assert "pip wheel" in stages["wheel"] and "setup.py" in stages["wheel"]
+    for folder in SHIPPED:  # every folder the wheel carries reaches the build
+        assert re.search(rf"^COPY {folder} \./{folder}$", stages["wheel"], flags=re.M), folder
+    assert "pip install /wheels/labkit-" in stages["base"] and "COPY labkit" not in stages["base"]
+    assert re.search(r"apt-get install .*prometheus prometheus-alertmanager", stages["lab"])
+    assert "labkit lessons /app/notebooks" in stages["lab"]
+    assert "--notebook-dir=/app/notebooks" in stages["lab"]
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert not set(SHIPPED) & set(ignored) and "setup.py" not in ignored
