@@ -571,6 +571,8 @@ def _failures(results: list[tuple[int, Any]]) -> int:
         return EXIT_FAILED
     for node_id, exc in failed:
         print(f"node {node_id}: {exc}", file=sys.stderr)
+    if any(exc.bad_input for _, exc in failed):  # a refused secret: the caller's to fix
+        return EXIT_USAGE
     return EXIT_FAILED if failed else EXIT_OK
 
 

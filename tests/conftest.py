@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,12 +98,22 @@ def free_ports(count: int) -> int:
     return free_port_block(count)
 
 
-def wait_http(url: str, timeout: float = 15.0) -> None:
+def wait_http(url: str, timeout: float = 15.0, any_status: bool = False) -> None:
+    """Until `url` answers 200 (with `any_status`, answers at all: a 401 of a node that asks
+    for credentials counts)."""
+    import urllib.error
+
     deadline = time.monotonic() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
+        except urllib.error.HTTPError:
+            if any_status:
+                return
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -135,10 +144,15 @@ class RunningFleet:
 
 
 @contextlib.contextmanager
-def start_fleet(state_dir: Path, nodes: int, seed: int = 0) -> Iterator[RunningFleet]:
+def start_fleet(
+    state_dir: Path, nodes: int, seed: int = 0, extra: tuple[str, ...] | list[str] = ()
+) -> Iterator[RunningFleet]:
+    """`labkit fleet` on free ports (`extra`: more of its options), stopped on exit."""
     base = free_ports(nodes)
+    command = [*LABKIT, "fleet", "--nodes", str(nodes), "--base-port", str(base),
+               "--seed", str(seed), *extra]  # fmt: skip
     proc = subprocess.Popen(
-        [*LABKIT, "fleet", "--nodes", str(nodes), "--base-port", str(base), "--seed", str(seed)],
+        command,
         env={**os.environ, "LABKIT_STATE_DIR": str(state_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -146,7 +160,7 @@ def start_fleet(state_dir: Path, nodes: int, seed: int = 0) -> Iterator[RunningF
     fleet = RunningFleet(proc, base, nodes, state_dir)
     try:
         for node_id in range(1, nodes + 1):
-            wait_http(fleet.url(node_id) + "/health")
+            wait_http(fleet.url(node_id) + "/health", any_status=bool(extra))
         yield fleet
     finally:
         if proc.poll() is None:

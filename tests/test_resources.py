@@ -25,7 +25,7 @@ def test_an_installed_package_reads_its_bundled_copy(tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
     package = site / "labkit"
     (package / "_data" / "prometheus").mkdir(parents=True)
-    with pytest.raises(LabkitError, match="lab files are missing.*pip wheel"):
+    with pytest.raises(LabkitError, match=r"lab files are missing.*pip wheel"):
         resources.root(package)
     (package / "_data" / "prometheus" / "prometheus.yml").write_text("global: {}\n")
     assert resources.root(package) == package / "_data"

@@ -128,7 +128,8 @@ def test_node_urls_from_the_environment_are_taken_as_given(monkeypatch: pytest.M
 
 
 def test_auto_ports_are_one_free_block_nodes_first(tmp_path: Path) -> None:
-    from labkit.stack import AUTO_PORTS, free_ports as lab_ports
+    from labkit.stack import AUTO_PORTS
+    from labkit.stack import free_ports as lab_ports
 
     config = lab_ports(LabConfig(nodes=5), LabPaths(tmp_path))
     low, high = AUTO_PORTS
@@ -165,8 +166,8 @@ def test_no_free_block_is_bad_input_naming_the_range(
         raise LabkitError("no 16 consecutive free ports")
 
     monkeypatch.setattr(processes, "free_port_block", none_free)
-    with pytest.raises(InvalidInput, match="--ports must be possible with 16 consecutive free "
-                       "ports on 127.0.0.1.*20000 to 32000.*labkit down"):  # fmt: skip
+    with pytest.raises(InvalidInput, match=r"--ports must be possible with 16 consecutive free "
+                       r"ports on 127\.0\.0\.1.*20000 to 32000.*labkit down"):  # fmt: skip
         stack.free_ports(LabConfig(nodes=12), LabPaths(tmp_path))
 
 
@@ -198,6 +199,8 @@ def test_a_state_folder_of_another_user_is_refused(
     from labkit.stack import up
 
     monkeypatch.setattr(os, "geteuid", lambda: 4242)
-    with pytest.raises(InvalidInput, match="the state folder must be a folder you own.*belongs to"):
+    with pytest.raises(
+        InvalidInput, match=r"the state folder must be a folder you own.*belongs to"
+    ):
         up(LabConfig(nodes=2), Settings(tmp_path), out=io.StringIO())
     assert not (tmp_path / "run").exists()
