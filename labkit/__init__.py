@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from labkit.amtool import Amtool
     from labkit.dashboard_widget import Dashboard
     from labkit.errors import (
+        CredentialsError,
         DocumentError,
         InvalidInput,
         LabkitError,
@@ -89,6 +90,7 @@ _HOME = {
             "QueryError",
             "QueryRefused",
             "LabNotRunning",
+            "CredentialsError",
             "StartTimeout",
             "UnreadableAnswer",
         )
@@ -113,6 +115,7 @@ __all__ = [
     "FAILURE_MODES",
     "AlertmanagerView",
     "Amtool",
+    "CredentialsError",
     "Dashboard",
     "DocumentError",
     "InvalidInput",

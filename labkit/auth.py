@@ -28,17 +28,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from labkit.errors import LabkitError
+from labkit.errors import CredentialsError
 
 USER = "labkit"
 PASSWORD_FILE = "password"
 WEB_CONFIG = "web.yml"
-
-
-class CredentialsError(LabkitError):
-    """A lab's secret is missing or unreadable, or a server refused the one given."""
-
-    bad_input = True
 
 
 @dataclass(frozen=True)

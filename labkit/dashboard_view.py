@@ -34,7 +34,7 @@ from typing import Any
 from labkit import auth
 from labkit.alerts import alert_details  # one wording for every page: "SLO x, page"
 from labkit.dashboard import ANNOTATIONS, Panel, for_nodes, panels
-from labkit.errors import QueryRefused
+from labkit.errors import CredentialsError, QueryRefused
 from labkit.words import natural_key
 
 RANGES_SECONDS = {"5 min": 300, "15 min": 900, "60 min": 3600}
@@ -242,7 +242,7 @@ class Feed:
             spans = self._pool.submit(faults)
             snap.panels = [f.result() for f in futures]
             snap.faults = spans.result()
-        except auth.CredentialsError as exc:
+        except CredentialsError as exc:
             self._caches.clear()
             snap.panels = [PanelData(p) for p in panels()]
             snap.error = str(exc)

@@ -35,6 +35,9 @@ LabkitError                                 anything labkit raises on purpose; r
 │                                           shows it as a sentence
 ├── LabNotRunning                           no lab runs from the state folder (Lab.connect,
 │                                           `labkit dashboard`)
+├── CredentialsError                        a lab started with --auth: its secret cannot be
+│                                           read, or a listener refused the one given (401);
+│                                           bad input (exit 2) (labkit.auth)
 └── StartTimeout                            a process of `labkit up` or `labkit replay` exited
                                             while starting, or was not ready in time
 
@@ -246,6 +249,12 @@ class LabNotRunning(LabkitError):
             "state in the .lab/ folder of the project it was started in: work from inside that "
             "project, or name the folder with LABKIT_STATE_DIR (the CLI's --state-dir)."
         )
+
+
+class CredentialsError(LabkitError):
+    """A lab's secret is missing or unreadable, or a server refused the one given."""
+
+    bad_input = True
 
 
 class StartTimeout(LabkitError):

@@ -40,7 +40,13 @@ import yaml
 from labkit import auth, processes, rulefiles
 from labkit import past as past_mod
 from labkit.addresses import address_lines, probe_classic_ui, prometheus_page
-from labkit.errors import InvalidInput, LabkitError, LabNotRunning, StartTimeout
+from labkit.errors import (
+    CredentialsError,
+    InvalidInput,
+    LabkitError,
+    LabNotRunning,
+    StartTimeout,
+)
 from labkit.fleet import FleetLayout, check_fleet_size
 from labkit.processes import (
     Component,
@@ -507,7 +513,7 @@ def use_credentials(config: LabConfig, paths: LabPaths, strict: bool = True) -> 
         return
     try:
         auth.register(config.urls(), auth.read(paths.state))
-    except auth.CredentialsError:
+    except CredentialsError:
         if strict:
             raise
 

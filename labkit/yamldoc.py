@@ -303,7 +303,9 @@ def _scalar(event: Any, cache: dict[str, Any], source: str, key: Any = None) -> 
     explicit = event.tag not in (None, "!") and not event.implicit[0]
     if explicit:
         tag = event.tag
-    elif not event.style and event.implicit[0]:  # plain: resolved as safe_load does
+    elif event.implicit[0] and (not event.style or event.tag == "!"):
+        # plain, or quoted with the non-specific tag `!` (`! ""` is null: safe_load's
+        # composer resolves those as plain): resolved as safe_load does
         if value in cache:
             return cache[value]
         tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]

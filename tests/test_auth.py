@@ -15,6 +15,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from labkit import auth, cli
+from labkit.errors import CredentialsError
 from labkit.stack import LabConfig
 from tests.conftest import start_fleet
 
@@ -41,11 +42,11 @@ def test_a_new_secret_is_its_owners_alone_and_prometheus_reads_its_web_config(
 
 
 def test_a_missing_or_empty_secret_says_whose_it_is(tmp_path: Path) -> None:
-    with pytest.raises(auth.CredentialsError, match=r"cannot be read.*only the user who started"):
+    with pytest.raises(CredentialsError, match=r"cannot be read.*only the user who started"):
         auth.read(tmp_path)
     (tmp_path / "auth").mkdir()
     (tmp_path / "auth" / "password").write_text("\n")
-    with pytest.raises(auth.CredentialsError, match="is empty"):
+    with pytest.raises(CredentialsError, match="is empty"):
         auth.read(tmp_path)
 
 

@@ -245,3 +245,14 @@ def test_the_collector_is_paused_while_building_and_left_as_it_was(enabled: bool
 def test_nearest_key_is_the_did_you_mean() -> None:
     assert yamldoc.nearest_key("schedul", ["seed", "schedule"]) == "schedule"
     assert yamldoc.nearest_key("zzz", ["seed", "schedule"]) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["! >", '! ""', "! |", 'x: ! ""', '! "12"', "! 'true'", "!", "- !", "a: !"]
+)
+def test_the_non_specific_tag_resolves_as_safe_load_does(text: str) -> None:
+    """`!` makes even a quoted or block scalar resolve like a plain one in PyYAML's composer
+    (`! ""` is null, `! "12"` is 12): found by the property test above."""
+    assert [v for _, v in yamldoc.load_all(text, "h.yml")] == list(
+        yaml.load_all(text, Loader=yaml.CSafeLoader)
+    )
