@@ -11,8 +11,9 @@
     labkit lessons DIR [--force]   (copy the lessons into DIR to work in)
     labkit dashboard   (the dashboard page: start it if it is not running; print its pages)
 
-Exit codes: 0 done, 1 something did not work (a node unreachable, a port taken),
-2 bad input (the message names the flag, the value and what is allowed).
+Exit codes: 0 done, 1 something did not work (a node unreachable, a start timed out),
+2 bad input (the message names the flag, the value and what is allowed; a port another
+program holds and a refused secret too).
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def test_a_taken_port_is_named_in_a_clear_error(tmp_path: Path) -> None:
             env={**os.environ, "LABKIT_STATE_DIR": str(tmp_path)},
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
-    assert r.returncode == 1
+    assert r.returncode == 2  # other ports are the cure: bad input
     assert f"port {base + 1}" in r.stderr and "node 2" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "fleet.json").exists()
