@@ -29,12 +29,14 @@ Where labkit writes something else than Sloth, on purpose:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import yaml
 
+from labkit import durations
 from labkit.slo import DAY
 from labkit.slo_windows import Profile, duration, prom_duration
 
@@ -134,6 +136,13 @@ class Options:
     extra_labels: dict[str, str] = field(default_factory=dict)
     recordings: bool = True
     alerts: bool = True
+    #: Sloth's rule_intervals idea, per window: the SLI windows of at least `long_from`
+    #: seconds (unscaled) and the period's ratio go in a group of their own evaluated every
+    #: `long_interval` (a Prometheus duration); None: one group at the global interval, as
+    #: Sloth writes it. The lab uses it (labkit.stack.LAB_RULES): a rate over a long window
+    #: reads every sample in it, and at 1,000 nodes those groups cannot keep up every second.
+    long_interval: str | None = None
+    long_from: float = math.inf
 
 
 def window_into(query: str, window: str) -> str:
@@ -167,12 +176,15 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
     groups: list[dict[str, Any]] = []
     for s in slos:
         if opts.recordings:
-            groups.append(
-                {
-                    "name": f"sloth-slo-sli-recordings-{s.id}",
-                    "rules": _sli_records(s, prof, windows, opts),
-                }
-            )
+            records = _sli_records(s, prof, windows, opts)
+            short = [r for r in records if not _long(r, prof, opts)]
+            groups.append({"name": f"sloth-slo-sli-recordings-{s.id}", "rules": short})
+            if len(short) < len(records):
+                groups.append({
+                    "name": f"sloth-slo-sli-recordings-{s.id}-long",
+                    "interval": opts.long_interval,
+                    "rules": [r for r in records if _long(r, prof, opts)],
+                })  # fmt: skip
             groups.append(
                 {
                     "name": f"sloth-slo-meta-recordings-{s.id}",
@@ -183,6 +195,14 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
         if alerts:
             groups.append({"name": f"sloth-slo-alerts-{s.id}", "rules": alerts})
     return {"groups": groups}
+
+
+def _long(record: dict[str, Any], prof: Profile, opts: Options) -> bool:
+    """Whether an SLI record goes in the group evaluated every `opts.long_interval`."""
+    if opts.long_interval is None:
+        return False
+    window = durations.parse(record["labels"]["sloth_window"], "window")
+    return window >= prof.window(opts.long_from)
 
 
 def _ident(s: SLO) -> dict[str, str]:

@@ -327,6 +327,15 @@ def basic_auth(config: LabConfig, paths: LabPaths) -> dict[str, Any]:
     return {"basic_auth": {"username": auth.USER, "password_file": str(password)}}
 
 
+#: How the lab's SLO rules are grouped: the SLI windows of 6 hours and more (unscaled; the
+#: lab-day profile's 12m, 48m and 2h24m) and the period's ratio are recorded every 5 s in a
+#: group of their own, the shorter windows, the metadata and the alerts every second. A rate
+#: over a long window reads every sample in it: at 1,000 nodes those groups could not finish
+#: within a second (benchmarks/big_lab.py).
+LAB_LONG_INTERVAL = "5s"
+LAB_LONG_FROM = 6 * 3600.0
+
+
 def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> list[Path]:
     """Rules for every SLO spec in slo/, under the lab's profile, beside the seed's alerts."""
     from labkit import slo_spec
@@ -339,7 +348,10 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     written = []
     for spec in sorted((source / "slo").glob("*.yml")):
         out = rules / f"slo-{spec.stem}.yml"
-        out.write_text(slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source))))
+        long = slo_spec.Options(long_interval=LAB_LONG_INTERVAL, long_from=LAB_LONG_FROM)
+        out.write_text(
+            slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source)), long)
+        )
         written.append(out)
     return written
 
