@@ -13,7 +13,8 @@ pid) is stale: its file is removed and it is never signalled. Each process start
 session (and so its own process group): a Ctrl-C in the terminal that started it does not
 reach it. `stop` signals the process itself, not its group.
 
-A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection).
+A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection);
+`responds` tells a process that answers at all (any status) from one that hangs.
 Ports: `check_port_free` raises PortInUse naming the program that holds the port;
 `first_free_port` and `free_port_block` find free ones.
 """
@@ -29,6 +30,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,6 +129,18 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
             return bool(r.status == 200)
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def responds(url: str, timeout: float = 3.0) -> bool:
+    """Whether anything answers HTTP at `url`, whatever the status: a process that answers
+    503 (a node down by node_crash, a Prometheus still loading its TSDB) is not hung."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except (OSError, http.client.HTTPException):
         return False
 
