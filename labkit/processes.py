@@ -193,21 +193,28 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def stop(pid_file: Path, wait: float = 20.0) -> bool:
     """SIGTERM the process `pid_file` names, SIGKILL if it is still there after `wait`
-    seconds; the pid file is removed. False when it was not running."""
+    seconds (and a few seconds more until it is gone: its ports are free then); the pid file
+    is removed. False when it was not running."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+    if not _gone(pid, wait):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _gone(pid, 5.0)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _gone(pid: int, wait: float) -> bool:
+    """Whether `pid` has ended, waiting up to `wait` seconds for it."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and _exists(pid):
         time.sleep(0.05)
-    if _exists(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return True
+    return not _exists(pid)
 
 
 def _exists(pid: int) -> bool:
@@ -217,10 +224,20 @@ def _exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    state = Path(f"/proc/{pid}/stat")
+    # A thread group's leader is a zombie while its other threads still exit, and they hold
+    # its files (its listening ports): it has ended once every thread has.
     with contextlib.suppress(OSError):
-        return state.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return any(_state(task / "stat") not in ("Z", "X")
+                   for task in Path(f"/proc/{pid}/task").iterdir())  # fmt: skip
     return False
+
+
+def _state(stat: Path) -> str:
+    """A process's or thread's state letter ("R", "S", "Z", ...); "X" once it is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
 
 
 # -- ports -----------------------------------------------------------------------------------

@@ -148,9 +148,9 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(files: ProcessFiles) 
     started = time.monotonic()
     assert stop(files.pid("deaf"), wait=0.5) is True
     assert time.monotonic() - started >= 0.5  # SIGTERM first, and its grace period
-    status = _reap(pid, 5.0)
-    assert status is not None and os.WIFSIGNALED(status)
-    assert os.WTERMSIG(status) == signal.SIGKILL
+    # then SIGKILL (it ignores SIGTERM and sleeps a minute), and `stop` returns once it has
+    # ended, every thread of it (its ports are free then): reaped, as it is our child
+    assert not Path(f"/proc/{pid}").exists()
     assert not files.pid("deaf").exists()
 
 
