@@ -8,10 +8,10 @@ The lab's components (labkit.stack) and a replay's Prometheus (labkit.replay) ru
     stop(files.pid(comp.name))           # SIGTERM, SIGKILL after `wait` seconds
 
 A pid file holds the pid and the program it was written for (`{"pid": .., "argv0": ..}`); a
-pid that is gone, a zombie, or whose `/proc/<pid>/cmdline` names another program (a reused
-pid) is stale: its file is removed and it is never signalled. Each process starts in its own
-session (and so its own process group): a Ctrl-C in the terminal that started it does not
-reach it. `stop` signals the process itself, not its group.
+pid that is gone, a zombie (every thread of it), or whose `/proc/<pid>/cmdline` names
+another program (a reused pid) is stale: its file is removed and it is never signalled. Each
+process starts in its own session (and so its own process group): a Ctrl-C in the terminal
+that started it does not reach it. `stop` signals the process itself, not its group.
 
 A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection);
 `responds` tells a process that answers at all (any status) from one that hangs.
@@ -112,8 +112,8 @@ def alive(pid: int, argv0: str) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    if state in ("Z", "X"):  # exited, not yet reaped
-        return False
+    if state in ("Z", "X"):  # exited, not yet reaped; or its other threads still exiting
+        return not _ended(pid)
     if not cmdline:
         # in the middle of execve: Popen has returned (close-on-exec fired) but the kernel
         # has not yet set up the new program's arguments. It is the process we started.
@@ -224,12 +224,17 @@ def _exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A thread group's leader is a zombie while its other threads still exit, and they hold
-    # its files (its listening ports): it has ended once every thread has.
-    with contextlib.suppress(OSError):
-        return any(_state(task / "stat") not in ("Z", "X")
-                   for task in Path(f"/proc/{pid}/task").iterdir())  # fmt: skip
-    return False
+    return not _ended(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether every thread of `pid` has ended. A killed thread group's leader is a zombie
+    while its other threads still exit, and they hold its files (its listening ports)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    return all(_state(task / "stat") in ("Z", "X") for task in tasks)
 
 
 def _state(stat: Path) -> str:
