@@ -727,10 +727,9 @@ def _render_for_restart(
 ) -> list[rulefiles.RuleCount] | None:
     """The configs of the components restarting, as `up` renders them: a Prometheus that
     restarts starts without its rules (they load once every target is scraped; the rules it
-    will load are returned), one that runs on keeps its config. Alertmanager's notification
-    log is dropped only when Prometheus restarts with it: while Prometheus runs it resends
-    its alerts, and the log keeps them from being notified twice (and lets their
-    resolutions out)."""
+    will load are returned), one that runs on keeps its config and rules. An Alertmanager
+    that restarts loses its notification log (`drop_notification_log`), one that runs on
+    keeps it."""
     counts: list[rulefiles.RuleCount] | None = None
     if "prometheus" in dead:
         render_slo_rules(config, paths)
@@ -738,8 +737,7 @@ def _render_for_restart(
         render_prometheus(config, paths, rules=False)
     if "alertmanager" in dead:
         render_alertmanager(config, paths)
-        if "prometheus" in dead:
-            drop_notification_log(paths)
+        drop_notification_log(paths)
     return counts
 
 
@@ -751,8 +749,13 @@ def drop_notification_log(paths: LabPaths) -> None:
     resolution ever goes out (Prometheus is gone), and the same alert firing again in a later
     lab counts as already notified until `repeat_interval` (1 h) has passed. The alerts
     themselves live only in memory and end with the lab, so the log has nothing worth keeping
-    across a restart. (An Alertmanager restarted alone keeps it: Prometheus runs on and
-    resends its alerts, see `_render_for_restart`.)"""
+    across a restart.
+
+    An Alertmanager restarted while Prometheus runs on (`up` on half a lab) loses it too.
+    Prometheus sends its firing alerts again, and the receiver gets each once more; kept, the
+    log would be the one Alertmanager saved last, at its last shutdown or maintenance (every
+    15 min), not at its crash, and an alert notified before that and resolved since would
+    count as notified when it fires again."""
     (paths.alertmanager / "data" / "nflog").unlink(missing_ok=True)
 
 
