@@ -8,12 +8,13 @@ The lab's components (labkit.stack) and a replay's Prometheus (labkit.replay) ru
     stop(files.pid(comp.name))           # SIGTERM, SIGKILL after `wait` seconds
 
 A pid file holds the pid and the program it was written for (`{"pid": .., "argv0": ..}`); a
-pid that is gone, a zombie, or whose `/proc/<pid>/cmdline` names another program (a reused
-pid) is stale: its file is removed and it is never signalled. Each process starts in its own
-session (and so its own process group): a Ctrl-C in the terminal that started it does not
-reach it. `stop` signals the process itself, not its group.
+pid that is gone, a zombie (every thread of it), or whose `/proc/<pid>/cmdline` names
+another program (a reused pid) is stale: its file is removed and it is never signalled. Each
+process starts in its own session (and so its own process group): a Ctrl-C in the terminal
+that started it does not reach it. `stop` signals the process itself, not its group.
 
-A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection).
+A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection);
+`responds` tells a process that answers at all (any status) from one that hangs.
 Ports: `check_port_free` raises PortInUse naming the program that holds the port;
 `first_free_port` and `free_port_block` find free ones.
 """
@@ -29,6 +30,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,8 +112,8 @@ def alive(pid: int, argv0: str) -> bool:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    if state in ("Z", "X"):  # exited, not yet reaped
-        return False
+    if state in ("Z", "X"):  # exited, not yet reaped; or its other threads still exiting
+        return not _ended(pid)
     if not cmdline:
         # in the middle of execve: Popen has returned (close-on-exec fired) but the kernel
         # has not yet set up the new program's arguments. It is the process we started.
@@ -131,6 +133,18 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers(url)),
                                     timeout=timeout) as r:  # fmt: skip
             return bool(r.status == 200)
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def responds(url: str, timeout: float = 3.0) -> bool:
+    """Whether anything answers HTTP at `url`, whatever the status: a process that answers
+    503 (a node down by node_crash, a Prometheus still loading its TSDB) is not hung."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except (OSError, http.client.HTTPException):
         return False
 
@@ -183,21 +197,28 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def stop(pid_file: Path, wait: float = 20.0) -> bool:
     """SIGTERM the process `pid_file` names, SIGKILL if it is still there after `wait`
-    seconds; the pid file is removed. False when it was not running."""
+    seconds (and a few seconds more until it is gone: its ports are free then); the pid file
+    is removed. False when it was not running."""
     pid = read_pid(pid_file)
     if pid is None:
         pid_file.unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+    if not _gone(pid, wait):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _gone(pid, 5.0)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _gone(pid: int, wait: float) -> bool:
+    """Whether `pid` has ended, waiting up to `wait` seconds for it."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and _exists(pid):
         time.sleep(0.05)
-    if _exists(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return True
+    return not _exists(pid)
 
 
 def _exists(pid: int) -> bool:
@@ -207,10 +228,25 @@ def _exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    state = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return state.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return False
+    return not _ended(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether every thread of `pid` has ended. A killed thread group's leader is a zombie
+    while its other threads still exit, and they hold its files (its listening ports)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return True
+    return all(_state(task / "stat") in ("Z", "X") for task in tasks)
+
+
+def _state(stat: Path) -> str:
+    """A process's or thread's state letter ("R", "S", "Z", ...); "X" once it is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
 
 
 # -- ports -----------------------------------------------------------------------------------

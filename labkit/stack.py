@@ -1,8 +1,9 @@
 """The embedded lab: the fleet, the real Prometheus and Alertmanager, and the alert receiver,
 run as local processes with their state under `.lab/`.
 
-    .lab/lab.json                      the running lab's configuration (ports, nodes, seed)
-                                       and which web UI its Prometheus serves
+    .lab/lab.json                      the running lab's configuration (ports, nodes, seed),
+                                       which web UI its Prometheus serves, and a digest of
+                                       the config files it started from (config_digest)
     .lab/run/<component>.pid           one per process, checked against /proc before use
     .lab/logs/<component>.log          each process's output
     .lab/prometheus/prometheus.yml     rendered from prometheus/prometheus.yml
@@ -14,7 +15,10 @@ run as local processes with their state under `.lab/`.
     .lab/journal/                      injections.jsonl, notifications.jsonl
     .lab/past.json                     the at-rest past backfilled on the first start (labkit.past)
 
-`up` is idempotent; `down` stops everything with SIGTERM (Prometheus flushes its head block).
+`up` is idempotent: on a running lab it does nothing, and on half a lab (a component died or
+hangs) it starts only what is missing, keeping the rest (Prometheus' alerts among them), unless
+the config files changed since the lab started: then it restarts the whole lab.
+`down` stops everything with SIGTERM (Prometheus flushes its head block).
 The processes are spawned, waited for and stopped by labkit.processes.
 On a first start (an empty TSDB) `up` backfills the fleet's at-rest past before Prometheus
 starts, and the nodes carry on from it (labkit.past; `past=False`, `--no-past`, skips it).
@@ -23,6 +27,7 @@ starts, and the nodes carry on from it (labkit.past; `past=False`, `--no-past`, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -57,6 +62,7 @@ from labkit.processes import (
 )
 from labkit.resources import PROJECT  # prometheus/, alertmanager/, slo/
 from labkit.settings import Settings
+from labkit.words import joined, plural
 
 NODE_JOB = "edge-nodes"  # the scrape job of the nodes; alert rules and dashboards select it
 META_JOBS = ("prometheus", "alertmanager")  # Prometheus scrapes itself and Alertmanager too
@@ -549,6 +555,47 @@ def classic_ui(config: LabConfig, paths: LabPaths) -> bool | None:
     return recorded if recorded is not None else probe_classic_ui(config.prometheus_url)
 
 
+CONFIG_FOLDERS = ("prometheus", "alertmanager", "slo")  # the config sources a lab starts from
+
+
+def config_files(source: Path = PROJECT) -> dict[str, str]:
+    """The sha256 of every file under `source`'s prometheus/, alertmanager/ and slo/, by its
+    path from `source` ("prometheus/rules/alerts.yml"); hidden files (an editor's) left out."""
+    found: dict[str, str] = {}
+    for folder in CONFIG_FOLDERS:
+        for path in sorted((source / folder).rglob("*")):
+            name = path.relative_to(source)
+            if path.is_file() and not any(part.startswith(".") for part in name.parts):
+                found[name.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def config_digest(source: Path = PROJECT) -> str:
+    """One sha256 of the config files a lab starts from (`config_files`): lab.json records it,
+    and `up` restarts half a lab alone only while it is unchanged."""
+    text = json.dumps(config_files(source), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_changes(paths: LabPaths, source: Path = PROJECT) -> list[str] | None:
+    """The config files changed since the lab in `paths` started, by path ([]: none); None
+    when lab.json records no digest (no lab, or one started by an older labkit)."""
+    try:
+        record = json.loads(paths.lab_json.read_text())
+        recorded = record.get("config_digest")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(recorded, str):
+        return None
+    if recorded == config_digest(source):
+        return []
+    before, now = record.get("config_files"), config_files(source)
+    named = []
+    if isinstance(before, dict):
+        named = sorted(f for f in before.keys() | now.keys() if before.get(f) != now.get(f))
+    return named or [f"{folder}/" for folder in CONFIG_FOLDERS]  # which: not recorded
+
+
 def running(paths: LabPaths) -> dict[str, int | None]:
     return {c: read_pid(paths, c) for c in NAMES}
 
@@ -569,11 +616,16 @@ def up(
                 f"({current.nodes} nodes from port {current.base_port}); "
                 f"run `labkit down` first to start it with {config.nodes} nodes"
             )
-        progress.line(f"labkit up: the lab is already running from {paths.state}")
-        _print_urls(config, classic_ui(config, paths), progress)
-        return 0.0
-    if any(pids.values()):  # half a lab (something crashed): start clean
-        progress.line("labkit up: part of the lab is running; stopping it to start clean")
+        if not dead_components(current, paths):
+            progress.line(f"labkit up: the lab is already running from {paths.state}")
+            _say_config_changed(paths, progress)
+            _print_urls(config, classic_ui(config, paths), progress)
+            return 0.0
+    if any(pids.values()):  # half a lab: something crashed or hangs
+        why = why_restart_all(config, current, paths)
+        if why is None:
+            return restart_dead(config, paths, progress, timeout)
+        progress.line(f"labkit up: {why}")
         down(settings, out=out, quiet=True)
 
     require_binaries()  # first: a clear error, and nothing started
@@ -590,6 +642,7 @@ def up(
 
     paths.processes.make()
     prepare_credentials(config, paths)
+    sources = {"config_digest": config_digest(), "config_files": config_files()}
     render_slo_rules(config, paths)
     rule_counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
     # Prometheus starts without its rules: a restarted lab's TSDB still holds the previous
@@ -620,7 +673,8 @@ def up(
             stop_component(comp.name, paths)
         raise
     paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time(),
-                                          "prometheus_classic_ui": classic}))  # fmt: skip
+                                          "prometheus_classic_ui": classic,
+                                          **sources}))  # fmt: skip
     ready = progress.elapsed
     progress.line(f"labkit up: ready in {ready:.1f} s")
     _print_urls(config, classic, progress)
@@ -690,6 +744,131 @@ def labkit_command() -> str:
     return str(script) if rel.startswith("..") else rel
 
 
+# -- half a lab: restart what died ----------------------------------------------------------
+
+
+def dead_components(config: LabConfig, paths: LabPaths) -> dict[str, str]:
+    """The components that are "not running", or "not responding": their pid runs but their
+    ready address gives no answer at all (a 503 is an answer: a node down by node_crash)."""
+    dead: dict[str, str] = {}
+    for comp in components_for_status(config, paths):
+        if read_pid(paths, comp.name) is None:
+            dead[comp.name] = "not running"
+        elif not processes.responds(comp.ready_url):
+            dead[comp.name] = "not responding"
+    return dead
+
+
+def why_restart_all(config: LabConfig, current: LabConfig | None, paths: LabPaths) -> str | None:
+    """Why half a lab cannot keep what runs and must restart whole (the words `up` says), or
+    None: the lab was started with `config` from the config files as they are now."""
+    if current is None:
+        return "part of the lab is running; stopping it to start clean"
+    if replace(current, past=config.past) != config:
+        return (
+            f"part of a lab with another setup is running ({current.nodes} nodes from port "
+            f"{current.base_port}); stopping it to start this one"
+        )
+    changed = config_changes(paths)
+    if changed is None:
+        return (
+            "lab.json does not say which config files the lab started from (an older labkit "
+            "started it); restarting the whole lab"
+        )
+    if changed:
+        return (
+            f"the lab's configuration changed since it started ({_some(changed)}); "
+            "restarting the whole lab"
+        )
+    return None
+
+
+def _some(names: list[str], most: int = 3) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _say_config_changed(paths: LabPaths, progress: Progress) -> None:
+    changed = config_changes(paths)
+    if changed:
+        cmd = labkit_command()
+        progress.line(f"  the config files changed since it started ({_some(changed)}): "
+                      f"`{cmd} down` then `{cmd} up` applies them")  # fmt: skip
+
+
+def restart_dead(config: LabConfig, paths: LabPaths, progress: Progress, timeout: float) -> float:
+    """Start again the components of a running lab that died or hang (those are stopped
+    first), keeping the others and their state: Prometheus' alerts, Alertmanager's. Ready
+    when the restarted ones answer and Prometheus scrapes every target (`_wait_targets`);
+    returns the seconds that took. lab.json is left as it is: the lab's config is the same.
+    The fleet restarts without its past (it is no first start)."""
+    dead = dead_components(config, paths)
+    kept = [name for name in NAMES if name not in dead]
+    said = [f"{n} ({state})" if state == "not responding" else n for n, state in dead.items()]
+    alive = f"{joined(kept)} {plural(len(kept), 'is', 'are', number=False)} running"
+    progress.line(f"labkit up: {alive if kept else 'nothing answers'}; "
+                  f"restarting {joined(said)}")  # fmt: skip
+    require_binaries()
+    for name, state in dead.items():
+        if state == "not responding":
+            stop_component(name, paths, wait=5)
+    todo = [comp for comp in components(config, paths) if comp.name in dead]
+    check_ports(config, todo)
+    paths.processes.make()
+    counts = _render_for_restart(config, paths, set(dead))
+    started: list[Component] = []
+    try:
+        for comp in sorted(todo, key=lambda c: c.name == "prometheus"):
+            processes.spawn(comp, paths.processes)
+            started.append(comp)
+        deadline = time.monotonic() + timeout
+        for comp in todo:
+            processes.wait_ready(comp, paths.processes, deadline)
+            progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
+        classic = classic_ui(config, paths)
+        _wait_targets(config, paths, deadline, progress, classic, counts)
+    except BaseException:
+        for comp in reversed(started):
+            stop_component(comp.name, paths)
+        raise
+    ready = progress.elapsed
+    progress.line(f"labkit up: {joined(list(dead))} restarted in {ready:.1f} s")
+    _print_urls(config, classic, progress)
+    return ready
+
+
+def check_ports(config: LabConfig, todo: list[Component]) -> None:
+    """PortInUse unless every port of the components `todo` is free (every node's, checked
+    at once by binding them all)."""
+    for comp in todo:
+        for port in comp.ports[:1] if comp.name == "fleet" else comp.ports:
+            check_port_free(config.host, port, f"the lab's {comp.name}")
+    if any(comp.name == "fleet" for comp in todo):
+        from labkit.fleet import bind
+
+        for sock in bind(config.host, config.layout().ports).values():
+            sock.close()
+
+
+def _render_for_restart(
+    config: LabConfig, paths: LabPaths, dead: set[str]
+) -> list[rulefiles.RuleCount] | None:
+    """The configs of the components restarting, as `up` renders them: a Prometheus that
+    restarts starts without its rules (they load once every target is scraped; the rules it
+    will load are returned), one that runs on keeps its config and rules. An Alertmanager
+    that restarts loses its notification log (`drop_notification_log`), one that runs on
+    keeps it."""
+    counts: list[rulefiles.RuleCount] | None = None
+    if "prometheus" in dead:
+        render_slo_rules(config, paths)
+        counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
+        render_prometheus(config, paths, rules=False)
+    if "alertmanager" in dead:
+        render_alertmanager(config, paths)
+        drop_notification_log(paths)
+    return counts
+
+
 def drop_notification_log(paths: LabPaths) -> None:
     """Forget which alerts Alertmanager last notified, keeping its silences.
 
@@ -698,7 +877,13 @@ def drop_notification_log(paths: LabPaths) -> None:
     resolution ever goes out (Prometheus is gone), and the same alert firing again in a later
     lab counts as already notified until `repeat_interval` (1 h) has passed. The alerts
     themselves live only in memory and end with the lab, so the log has nothing worth keeping
-    across a restart."""
+    across a restart.
+
+    An Alertmanager restarted while Prometheus runs on (`up` on half a lab) loses it too.
+    Prometheus sends its firing alerts again, and the receiver gets each once more; kept, the
+    log would be the one Alertmanager saved last, at its last shutdown or maintenance (every
+    15 min), not at its crash, and an alert notified before that and resolved since would
+    count as notified when it fires again."""
     (paths.alertmanager / "data" / "nflog").unlink(missing_ok=True)
 
 

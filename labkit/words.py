@@ -3,6 +3,7 @@
 plural(1, "node")              -> "1 node"
 plural(3, "fault")             -> "3 faults"
 plural(2, "is", "are", number=False) -> "are"
+joined(["fleet", "prometheus", "receiver"]) -> "fleet, prometheus and receiver"
 epoch("2026-11-27T11:02:05.5Z")  -> 1795777325.5
 clock(1_795_000_925.4)         -> "11:22:05 UTC"
 clock("2026-11-27T11:02:05.123456789Z") -> "11:02:05 UTC"   (Prometheus' nanoseconds)
@@ -21,6 +22,13 @@ def plural(count: int, word: str, many: str | None = None, *, number: bool = Tru
     """`count` and `word`, the word in the plural unless the count is one."""
     said = word if count == 1 else (many or word + "s")
     return f"{count:,} {said}" if number else said
+
+
+def joined(items: list[str], last: str = "and") -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
 def natural_key(text: object) -> tuple[Any, ...]:

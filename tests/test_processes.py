@@ -27,7 +27,7 @@ from labkit.processes import (
     wait_ready,
     write_pid,
 )
-from tests.conftest import free_ports
+from tests.conftest import free_ports, wait_for
 
 SERVE = (
     "import http.server, sys\n"
@@ -148,10 +148,33 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(files: ProcessFiles) 
     started = time.monotonic()
     assert stop(files.pid("deaf"), wait=0.5) is True
     assert time.monotonic() - started >= 0.5  # SIGTERM first, and its grace period
-    status = _reap(pid, 5.0)
-    assert status is not None and os.WIFSIGNALED(status)
-    assert os.WTERMSIG(status) == signal.SIGKILL
+    # then SIGKILL (it ignores SIGTERM and sleeps a minute), and `stop` returns once it has
+    # ended, every thread of it (its ports are free then): reaped, as it is our child
+    assert not Path(f"/proc/{pid}").exists()
     assert not files.pid("deaf").exists()
+
+
+# its main thread ends (a zombie) while another thread holds a port: a killed process is this
+# for a moment, while its threads exit one by one
+LEADER_GONE = (
+    "import ctypes, socket, sys, threading, time; s = socket.socket();"
+    " s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen();"
+    " threading.Thread(target=time.sleep, args=(60,)).start();"
+    " print('leader', 'ends', flush=True); ctypes.CDLL(None).pthread_exit(None)"
+)
+
+
+def test_a_process_runs_until_every_thread_has_ended(files: ProcessFiles) -> None:
+    port = free_ports(1)
+    pid = spawn(python("threads", LEADER_GONE, str(port)), files)
+    _log_says(files, "threads", "leader ends")
+    wait_for("its leader to be a zombie",
+             lambda: Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z")  # fmt: skip
+    assert read_pid(files.pid("threads")) == pid  # still running: its other thread is
+    with pytest.raises(PortInUse):
+        check_port_free("127.0.0.1", port, "a test")
+    assert stop(files.pid("threads"), wait=0.5) is True
+    check_port_free("127.0.0.1", port, "a test")  # stop returned once its port was free
 
 
 def test_a_stale_pid_file_is_recognised_removed_and_never_signalled(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,83 @@ def test_a_state_folder_of_another_user_is_refused(
     ):
         up(LabConfig(nodes=2), Settings(tmp_path), out=io.StringIO())
     assert not (tmp_path / "run").exists()
+
+
+# -- the config files a lab started from (config_digest) --------------------------------------
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """A copy of the repo's prometheus/, alertmanager/ and slo/."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    copy = tmp_path / "project"
+    for folder in ("prometheus", "alertmanager", "slo"):
+        shutil.copytree(REPO / folder, copy / folder)
+    return copy
+
+
+def test_config_digest_changes_with_a_rule_file_and_only_then(sources: Path) -> None:
+    from labkit.stack import config_digest, config_files
+
+    digest = config_digest(sources)
+    assert len(digest) == 64 and config_digest(sources) == digest
+    assert "prometheus/rules/alerts.yml" in config_files(sources)
+    assert config_digest(sources) == config_digest()  # the repo's: contents, not where
+    # an editor's hidden file, a file touched without a change: the same digest
+    (sources / "prometheus" / "rules" / ".alerts.yml.swp").write_text("swap")
+    rules = sources / "prometheus" / "rules" / "alerts.yml"
+    rules.write_text(rules.read_text())
+    assert config_digest(sources) == digest
+    rules.write_text(rules.read_text().replace("> 90", "> 91"))
+    assert config_digest(sources) != digest
+    rules.write_text(rules.read_text().replace("> 91", "> 90"))
+    assert config_digest(sources) == digest
+    (sources / "slo" / "more.yml").write_text("slos: []\n")  # a new file counts too
+    assert config_digest(sources) != digest
+
+
+def test_config_changes_name_the_files_changed_since_the_lab_started(
+    sources: Path, tmp_path: Path
+) -> None:
+    from labkit.stack import config_changes, config_digest, config_files
+
+    paths = LabPaths(tmp_path / "lab")
+    paths.state.mkdir()
+    assert config_changes(paths, sources) is None  # no lab.json
+    paths.lab_json.write_text(json.dumps({"config": {}}))  # an older labkit's
+    assert config_changes(paths, sources) is None
+    record = {"config": {}, "config_digest": config_digest(sources),
+              "config_files": config_files(sources)}  # fmt: skip
+    paths.lab_json.write_text(json.dumps(record))
+    assert config_changes(paths, sources) == []
+    (sources / "alertmanager" / "alertmanager.yml").write_text("route: {}\n")
+    (sources / "slo" / "edge.yml").unlink()
+    assert config_changes(paths, sources) == ["alertmanager/alertmanager.yml", "slo/edge.yml"]
+    del record["config_files"]  # a digest alone: what changed is not known, only that it did
+    paths.lab_json.write_text(json.dumps(record))
+    assert config_changes(paths, sources) == ["prometheus/", "alertmanager/", "slo/"]
+
+
+def test_half_a_lab_restarts_whole_when_its_config_changed_or_is_unknown(tmp_path: Path) -> None:
+    from labkit.stack import config_digest, config_files, why_restart_all
+
+    paths = LabPaths(tmp_path)
+    config = LabConfig(nodes=3, base_port=20000)
+    assert "stopping it to start clean" in str(why_restart_all(config, None, paths))
+    record: dict[str, object] = {"config": config.__dict__}
+    paths.lab_json.write_text(json.dumps(record))
+    assert "older labkit" in str(why_restart_all(config, config, paths))
+    record.update(config_digest=config_digest(), config_files=config_files())
+    paths.lab_json.write_text(json.dumps(record))
+    assert why_restart_all(config, config, paths) is None  # restart only what died
+    assert why_restart_all(replace(config, past=False), config, paths) is None
+    other = LabConfig(nodes=4, base_port=20000)
+    assert "another setup is running (3 nodes" in str(why_restart_all(other, config, paths))
+    record.update(config_digest="0" * 64, config_files={**config_files(), "slo/edge.yml": "0"})
+    paths.lab_json.write_text(json.dumps(record))
+    assert why_restart_all(config, config, paths) == (
+        "the lab's configuration changed since it started (slo/edge.yml); restarting the whole lab"
+    )

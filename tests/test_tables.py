@@ -11,7 +11,7 @@ import pytest
 from labkit import tables
 from labkit.recovery import Recovery
 from labkit.recovery import summary as recovery_summary
-from labkit.words import ago, clock, duration, natural_key, parse_time, plural
+from labkit.words import ago, clock, duration, joined, natural_key, parse_time, plural
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,15 @@ from labkit.words import ago, clock, duration, natural_key, parse_time, plural
 )  # fmt: skip
 def test_plural(count: int, word: str, said: str) -> None:
     assert plural(count, word) == said
+
+
+@pytest.mark.parametrize(
+    ("items", "said"),
+    [([], ""), (["fleet"], "fleet"), (["fleet", "receiver"], "fleet and receiver"),
+     (["a", "b", "c"], "a, b and c")],
+)  # fmt: skip
+def test_joined(items: list[str], said: str) -> None:
+    assert joined(items) == said
 
 
 def test_natural_order_puts_node_2_before_node_10() -> None:
