@@ -277,6 +277,23 @@ def first_free_port(host: str, candidates: Sequence[int], what: str) -> int:
     return candidates[0]
 
 
+def block_is_free(base: int, count: int, host: str = "127.0.0.1") -> bool:
+    """Whether ports `base` to `base + count - 1` can all be bound now (without SO_REUSEADDR,
+    as `free_port_block` checks)."""
+    held = []
+    try:
+        for port in range(base, base + count):
+            s = socket.socket()
+            held.append(s)
+            s.bind((host, port))
+    except OSError:
+        return False
+    finally:
+        for s in held:
+            s.close()
+    return True
+
+
 def free_port_block(
     count: int,
     host: str = "127.0.0.1",
@@ -293,16 +310,6 @@ def free_port_block(
     rng = rng or random.Random()
     for _ in range(200):
         base = rng.randrange(low, high - count)
-        held = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                held.append(s)
-                s.bind((host, port))
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return base
+        if block_is_free(base, count, host):
+            return base
     raise LabkitError(f"no {count} consecutive free ports on {host} from {low} to {high}")

@@ -29,7 +29,6 @@ Where labkit writes something else than Sloth, on purpose:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -136,13 +135,13 @@ class Options:
     extra_labels: dict[str, str] = field(default_factory=dict)
     recordings: bool = True
     alerts: bool = True
-    #: Sloth's rule_intervals idea, per window: the SLI windows of at least `long_from`
-    #: seconds (unscaled) and the period's ratio go in a group of their own evaluated every
-    #: `long_interval` (a Prometheus duration); None: one group at the global interval, as
-    #: Sloth writes it. The lab uses it (labkit.stack.LAB_RULES): a rate over a long window
-    #: reads every sample in it, and at 1,000 nodes those groups cannot keep up every second.
-    long_interval: str | None = None
-    long_from: float = math.inf
+    #: Sloth's rule_intervals idea, window by window: ((from_seconds, interval), ...), the
+    #: SLI windows of at least `from_seconds` (unscaled: 6h is 12m in lab-day) recorded in a
+    #: group of their own every `interval` (a Prometheus duration), the last tier's taking the
+    #: period's ratio too; () keeps one group at the global interval, as Sloth writes it. A
+    #: rate over a long window reads every sample in it: a big lab cannot afford them every
+    #: second (labkit.stack.rule_tiers).
+    tiers: tuple[tuple[float, str], ...] = ()
 
 
 def window_into(query: str, window: str) -> str:
@@ -176,15 +175,13 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
     groups: list[dict[str, Any]] = []
     for s in slos:
         if opts.recordings:
-            records = _sli_records(s, prof, windows, opts)
-            short = [r for r in records if not _long(r, prof, opts)]
-            groups.append({"name": f"sloth-slo-sli-recordings-{s.id}", "rules": short})
-            if len(short) < len(records):
-                groups.append({
-                    "name": f"sloth-slo-sli-recordings-{s.id}-long",
-                    "interval": opts.long_interval,
-                    "rules": [r for r in records if _long(r, prof, opts)],
-                })  # fmt: skip
+            tiered: dict[str | None, list[dict[str, Any]]] = {}
+            for record in _sli_records(s, prof, windows, opts):
+                tiered.setdefault(_tier(record, prof, opts), []).append(record)
+            for interval, records in tiered.items():
+                every = f"-every-{interval}" if interval else ""
+                group = {"name": f"sloth-slo-sli-recordings-{s.id}{every}", "rules": records}
+                groups.append({**group, "interval": interval} if interval else group)
             groups.append(
                 {
                     "name": f"sloth-slo-meta-recordings-{s.id}",
@@ -197,12 +194,13 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
     return {"groups": groups}
 
 
-def _long(record: dict[str, Any], prof: Profile, opts: Options) -> bool:
-    """Whether an SLI record goes in the group evaluated every `opts.long_interval`."""
-    if opts.long_interval is None:
-        return False
+def _tier(record: dict[str, Any], prof: Profile, opts: Options) -> str | None:
+    """The interval of the group an SLI record goes in (None: the global one)."""
     window = durations.parse(record["labels"]["sloth_window"], "window")
-    return window >= prof.window(opts.long_from)
+    if window >= prof.period_seconds and opts.tiers:
+        return opts.tiers[-1][1]
+    found = [every for start, every in opts.tiers if window >= prof.window(start)]
+    return found[-1] if found else None
 
 
 def _ident(s: SLO) -> dict[str, str]:

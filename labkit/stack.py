@@ -14,6 +14,9 @@ run as local processes with their state under `.lab/`.
     .lab/alertmanager/data/            silences and notification log
     .lab/journal/                      injections.jsonl, notifications.jsonl
     .lab/past.json                     the at-rest past backfilled on the first start (labkit.past)
+    .lab/auth/                         password, web.yml: the secret of a lab started with --auth
+    .lab/ports.json                    the ports the last lab had (`--ports auto` takes them again
+                                       when free, so series keep their `instance` labels)
 
 `up` is idempotent: on a running lab it does nothing, and on half a lab (a component died or
 hangs) it starts only what is missing, keeping the rest (Prometheus' alerts among them), unless
@@ -165,17 +168,39 @@ def free_ports(config: LabConfig, paths: LabPaths) -> LabConfig:
         return replace(config, **{f: getattr(recorded, f) for f in PORT_FIELDS})
     low, high = AUTO_PORTS
     count = config.nodes + len(PORT_FIELDS) - 1
-    try:
-        base = processes.free_port_block(count, config.host, low, high)
-    except LabkitError:
-        raise InvalidInput(
-            "--ports", "auto", f"possible with {count} consecutive free ports on {config.host}",
-            hint=f"none are free from {low} to {high}: stop a lab there (`labkit down` in "
-            "its folder), or give the ports with --base-port, --prometheus-port, ...",
-        ) from None  # fmt: skip
+    last = _last_base(paths)  # the same ports as last time, when free: the same series
+    if (
+        last is not None
+        and low <= last <= high - count
+        and processes.block_is_free(last, count, config.host)
+    ):
+        base = last
+    else:
+        base = _free_block(count, config.host)
     ports: dict[str, Any] = dict(zip(PORT_FIELDS[1:], range(base + config.nodes, base + count),
                                      strict=True))  # fmt: skip
     return replace(config, base_port=base, **ports)
+
+
+def _last_base(paths: LabPaths) -> int | None:
+    """The nodes' first port the last time this state folder's lab ran on `--ports auto`."""
+    try:
+        value = json.loads(paths.auto_ports.read_text())["base_port"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _free_block(count: int, host: str) -> int:
+    low, high = AUTO_PORTS
+    try:
+        return processes.free_port_block(count, host, low, high)
+    except LabkitError:
+        raise InvalidInput(
+            "--ports", "auto", f"possible with {count} consecutive free ports on {host}",
+            hint=f"none are free from {low} to {high}: stop a lab there (`labkit down` in "
+            "its folder), or give the ports with --base-port, --prometheus-port, ...",
+        ) from None  # fmt: skip
 
 
 PORT_FIELDS = ("base_port", "prometheus_port", "alertmanager_port", "receiver_port",
@@ -239,6 +264,12 @@ class LabPaths:
     @property
     def past(self) -> Path:
         return self.state / "past.json"
+
+    @property
+    def auto_ports(self) -> Path:
+        """The ports `--ports auto` gave the last lab (kept after `down`: the next start
+        takes them again when free, so the series keep their `instance` labels)."""
+        return self.state / "ports.json"
 
 
 BINARIES = {
@@ -333,13 +364,20 @@ def basic_auth(config: LabConfig, paths: LabPaths) -> dict[str, Any]:
     return {"basic_auth": {"username": auth.USER, "password_file": str(password)}}
 
 
-#: How the lab's SLO rules are grouped: the SLI windows of 6 hours and more (unscaled; the
-#: lab-day profile's 12m, 48m and 2h24m) and the period's ratio are recorded every 5 s in a
-#: group of their own, the shorter windows, the metadata and the alerts every second. A rate
-#: over a long window reads every sample in it: at 1,000 nodes those groups could not finish
-#: within a second (benchmarks/big_lab.py).
-LAB_LONG_INTERVAL = "5s"
-LAB_LONG_FROM = 6 * 3600.0
+#: A lab of more nodes than this records its SLOs' long windows less often (`rule_tiers`).
+TIERED_FROM_NODES = 100
+#: (unscaled window from, interval): lab-day's 12m every 5 s, 48m every 15 s, 2h24m and the
+#: period's ratio every 30 s; the shorter windows, the metadata and the alerts every second.
+RULE_TIERS = ((6 * 3600.0, "5s"), (86400.0, "15s"), (3 * 86400.0, "30s"))
+
+
+def rule_tiers(config: LabConfig) -> tuple[tuple[float, str], ...]:
+    """How often the lab records its SLOs' long windows. A rate over a long window reads every
+    sample in it: a 12-node lab affords them every second (and the lessons' timings are then
+    theory's), a lab of 1,000 could not finish them within a second (benchmarks/big_lab.py),
+    so above TIERED_FROM_NODES nodes the long windows are recorded every 5 to 30 s, as Sloth's
+    rule_intervals plugin does for a whole SLO: a ticket then fires up to that much later."""
+    return RULE_TIERS if config.nodes > TIERED_FROM_NODES else ()
 
 
 def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> list[Path]:
@@ -354,9 +392,9 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     written = []
     for spec in sorted((source / "slo").glob("*.yml")):
         out = rules / f"slo-{spec.stem}.yml"
-        long = slo_spec.Options(long_interval=LAB_LONG_INTERVAL, long_from=LAB_LONG_FROM)
+        tiers = slo_spec.Options(tiers=rule_tiers(config))
         out.write_text(
-            slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source)), long)
+            slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source)), tiers)
         )
         written.append(out)
     return written
@@ -672,6 +710,7 @@ def up(
         for comp in reversed(started):
             stop_component(comp.name, paths)
         raise
+    paths.auto_ports.write_text(json.dumps({f: getattr(config, f) for f in PORT_FIELDS}))
     paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time(),
                                           "prometheus_classic_ui": classic,
                                           **sources}))  # fmt: skip

@@ -285,3 +285,18 @@ def test_half_a_lab_restarts_whole_when_its_config_changed_or_is_unknown(tmp_pat
     assert why_restart_all(config, config, paths) == (
         "the lab's configuration changed since it started (slo/edge.yml); restarting the whole lab"
     )
+
+
+def test_auto_ports_are_the_last_labs_again_when_free(tmp_path: Path) -> None:
+    """A lab restarted on `--ports auto` keeps its addresses when it can, so its series keep
+    their `instance` labels (new ones would double every count for 5 minutes of lookback)."""
+    from labkit.stack import free_ports as lab_ports
+
+    paths = LabPaths(tmp_path)
+    first = lab_ports(LabConfig(nodes=3), paths)
+    paths.auto_ports.write_text(json.dumps({"base_port": first.base_port}))
+    assert lab_ports(LabConfig(nodes=3), paths) == first
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", first.base_port + 2))
+        moved = lab_ports(LabConfig(nodes=3), paths)
+    assert moved.base_port != first.base_port
