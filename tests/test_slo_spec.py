@@ -554,3 +554,29 @@ def test_scoring_reads_the_generated_rules_as_prometheus_would_from_the_file(nam
     rendered = parse_rules(slo_spec.render(slo_spec.load(slo_spec.LAB_SPEC), prof, "edge.yml"))
     assert score.rule_sets(1.0, name)[f"slo:{name}"] == rendered
     assert len(rendered) == 8 and all(r.expr != r.original for r in rendered)  # records inlined
+
+
+def test_a_big_lab_records_its_long_windows_in_groups_of_their_own(tmp_path: Path) -> None:
+    """Sloth's rule_intervals, window by window: above 100 nodes the lab records lab-day's
+    12m every 5 s, 48m every 15 s, 2h24m and the period every 30 s; every record once, the
+    rest as Sloth writes it, and promtool accepts the file."""
+    from labkit.slo_rules import Options, generate
+    from labkit.stack import LabConfig, rule_tiers
+
+    assert rule_tiers(LabConfig(nodes=12)) == () and rule_tiers(LabConfig(nodes=100)) == ()
+    tiers = rule_tiers(LabConfig(nodes=1000))
+    slos = slo_spec.load(slo_spec.LAB_SPEC)
+    prof = slo_spec.profile("lab-day", lab=True)
+    plain, tiered = generate(slos, prof), generate(slos, prof, Options(tiers=tiers))
+    records = [r for g in plain["groups"] for r in g["rules"]]
+    assert sorted(map(str, records)) == sorted(str(r) for g in tiered["groups"] for r in g["rules"])
+    every = {g["name"].removeprefix("sloth-slo-sli-recordings-edge-availability"):
+             (g.get("interval"), [r["labels"]["sloth_window"] for r in g["rules"]])
+             for g in tiered["groups"] if g["name"].startswith("sloth-slo-sli-recordings-edge-availability")}  # fmt: skip
+    assert every == {"": (None, ["10s", "1m", "2m", "4m"]), "-every-5s": ("5s", ["12m"]),
+                     "-every-15s": ("15s", ["48m"]), "-every-30s": ("30s", ["2h24m", "1d"])}  # fmt: skip
+    assert not any("interval" in g for g in tiered["groups"] if "-every-" not in g["name"])
+    rules = tmp_path / "tiered.yml"
+    rules.write_text(slo_spec.dump(tiered))
+    check = promtool("check", "rules", str(rules))
+    assert check.returncode == 0, check.stdout + check.stderr
