@@ -10,8 +10,9 @@
                 tests/test_notebooks.py's run_nbval runs it), --lessons times; the kernel is
                 the ipykernel process of that pytest; the median of the runs.
     Baseline, measured in the same run: Prometheus at rest; each figure is also given as a
-    multiple of it. nbval's own pytest (what a learner's Jupyter server and browser would be)
-    is reported but not counted in a lab's cost.
+    multiple of it. Prometheus' rule groups' evaluation times at rest are recorded too.
+    nbval's own pytest (what a learner's Jupyter server and browser would be) is reported but
+    not counted in a lab's cost.
 (2) N labs side by side, for each N of --labs (1 is always measured: it is the baseline). The
     labs are started one after another and kept: N=4 adds two labs to the two of N=2, and the
     first lab is the one of (1). Each is 12 nodes with its past, on free ports, in its own state
@@ -281,6 +282,20 @@ def head_series(config: LabConfig) -> int | None:
         return None
 
 
+def rule_cost(config: LabConfig) -> dict[str, Any] | None:
+    """Prometheus' rule groups, by their last evaluation's duration (wall clock): where its
+    CPU at rest goes. `seconds_per_second`: every group's duration over its interval."""
+    try:
+        groups = get_json(f"{config.prometheus_url}/api/v1/rules")["data"]["groups"]
+    except (OSError, ValueError, KeyError):
+        return None
+    rows = sorted(({"group": g["name"], "interval": g["interval"], "rules": len(g["rules"]),
+                    "evaluation_ms": 1000 * g["evaluationTime"]} for g in groups),
+                  key=lambda g: -g["evaluation_ms"])  # fmt: skip
+    per_second = sum(g["evaluation_ms"] / 1000 / g["interval"] for g in rows if g["interval"])
+    return {"seconds_per_second": per_second, "groups": rows}
+
+
 # -- (1) one lab, by component -----------------------------------------------------------------
 
 
@@ -306,6 +321,7 @@ def per_component(lab: RunningLab, tmp: Path, args: argparse.Namespace) -> dict[
         prom, whole = rest[-1]["prometheus"]["cores"], sum(u["cores"] for u in rest[-1].values())
         print(f"  at rest, window {w + 1}/{windows}: Prometheus {prom:.3f} cores, "
               f"the lab {whole:.3f}")  # fmt: skip
+    rules = rule_cost(lab.config)
     kernels, pytests = nbval_processes()
     lessons, seconds = [], []
     for r in range(args.lessons):
@@ -336,6 +352,7 @@ def per_component(lab: RunningLab, tmp: Path, args: argparse.Namespace) -> dict[
         "lesson_runs": args.lessons,
         "lesson_seconds": seconds,
         "prometheus_head_series": head_series(lab.config),
+        "prometheus_rules_at_rest": rules,
         "baseline": "Prometheus at rest",
         "baseline_cores": baseline,
         "at_rest": at_rest,
@@ -526,6 +543,12 @@ def print_components(one: dict[str, Any]) -> None:
           f"{one['lab_at_rest_rss_mib']:8.0f}MiB{one['lab_in_lesson_rss_mib']:9.0f}MiB"
           f"{one['lab_in_lesson_pss_mib']:9.0f}MiB   (baseline: Prometheus at rest, "
           f"{base:.3f} cores)")  # fmt: skip
+    rules = one["prometheus_rules_at_rest"]
+    if rules:
+        top = rules["groups"][0]
+        print(f"Prometheus' rules at rest: {rules['seconds_per_second']:.3f} s of evaluation a "
+              f"second (wall clock), the most {top['group']}: {top['evaluation_ms']:.1f} ms "
+              f"every {top['interval']:.0f} s")  # fmt: skip
 
 
 def print_capacity(cap: dict[str, Any]) -> None:
