@@ -7,7 +7,8 @@
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
 #   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency and cold start,
 #                PromQL-to-DataFrame conversion, a week of history, the live dashboard's cost,
-#                validating a 100,000-injection scenario
+#                validating a 100,000-injection scenario, labs per host (capacity: one lab by
+#                component, N labs side by side)
 #   make down    stop the lab: runs `labkit down` (the venv's labkit: .venv/bin/labkit down)
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
@@ -59,6 +60,7 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.history
 	$(PY) -m benchmarks.dashboard
 	$(PY) -m benchmarks.scenario_validate
+	$(PY) -m benchmarks.capacity
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
