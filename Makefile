@@ -8,7 +8,8 @@
 #   make bench   every benchmark: fleet scrape (1,000 nodes), detection latency and cold start,
 #                PromQL-to-DataFrame conversion, a week of history, the live dashboard's cost,
 #                validating a 100,000-injection scenario, labs per host (capacity: one lab by
-#                component, N labs side by side)
+#                component, N labs side by side), one big lab (12 and 1,000 nodes: rule groups
+#                and detection)
 #   make down    stop the lab: runs `labkit down` (the venv's labkit: .venv/bin/labkit down)
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
@@ -61,6 +62,7 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.dashboard
 	$(PY) -m benchmarks.scenario_validate
 	$(PY) -m benchmarks.capacity
+	$(PY) -m benchmarks.big_lab
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
