@@ -692,9 +692,34 @@ def up(
     progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "
                   f"alert receiver and the dashboard page (state in {paths.state})")  # fmt: skip
     sim = _simulate_past(config, paths, progress) if first else None
+    classic = _start_and_wait(todo, config, paths, progress, timeout, rule_counts, sim, fresh=True)
+    paths.auto_ports.write_text(json.dumps({f: getattr(config, f) for f in PORT_FIELDS}))
+    paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time(),
+                                          "prometheus_classic_ui": classic,
+                                          **sources}))  # fmt: skip
+    ready = progress.elapsed
+    progress.line(f"labkit up: ready in {ready:.1f} s")
+    _print_urls(config, classic, progress)
+    return ready
+
+
+def _start_and_wait(
+    todo: list[Component],
+    config: LabConfig,
+    paths: LabPaths,
+    progress: Progress,
+    timeout: float,
+    counts: list[rulefiles.RuleCount] | None,
+    sim: Any = None,
+    fresh: bool = False,
+) -> bool | None:
+    """Start `todo` (Prometheus last: on a first start, `sim`'s past is backfilled while the
+    others start), wait until each is ready and Prometheus scrapes every target with its
+    rules loaded (`counts`; None: as its rendered config names them); whatever this started
+    is stopped again if that fails. Returns whether Prometheus serves only the classic UI
+    (asked of it when `fresh`, else as recorded)."""
     started: list[Component] = []
     try:
-        # Prometheus last: on a first start, the past is backfilled while the others start
         for comp in sorted(todo, key=lambda c: c.name == "prometheus"):
             if comp.name == "prometheus" and sim is not None:
                 _backfill_past(config, paths, sim, progress)
@@ -704,20 +729,13 @@ def up(
         for comp in todo:
             processes.wait_ready(comp, paths.processes, deadline)
             progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
-        classic = probe_classic_ui(config.prometheus_url)  # once: Prometheus is ready
-        _wait_targets(config, paths, deadline, progress, classic, rule_counts)
+        classic = probe_classic_ui(config.prometheus_url) if fresh else classic_ui(config, paths)
+        _wait_targets(config, paths, deadline, progress, classic, counts)
     except BaseException:
         for comp in reversed(started):
             stop_component(comp.name, paths)
         raise
-    paths.auto_ports.write_text(json.dumps({f: getattr(config, f) for f in PORT_FIELDS}))
-    paths.lab_json.write_text(json.dumps({"config": asdict(config), "started_at": time.time(),
-                                          "prometheus_classic_ui": classic,
-                                          **sources}))  # fmt: skip
-    ready = progress.elapsed
-    progress.line(f"labkit up: ready in {ready:.1f} s")
-    _print_urls(config, classic, progress)
-    return ready
+    return classic
 
 
 def prepare_credentials(config: LabConfig, paths: LabPaths) -> None:
@@ -855,21 +873,7 @@ def restart_dead(config: LabConfig, paths: LabPaths, progress: Progress, timeout
     check_ports(config, todo)
     paths.processes.make()
     counts = _render_for_restart(config, paths, set(dead))
-    started: list[Component] = []
-    try:
-        for comp in sorted(todo, key=lambda c: c.name == "prometheus"):
-            processes.spawn(comp, paths.processes)
-            started.append(comp)
-        deadline = time.monotonic() + timeout
-        for comp in todo:
-            processes.wait_ready(comp, paths.processes, deadline)
-            progress.line(f"  {comp.name:<13} ready   {progress.elapsed:5.1f} s")
-        classic = classic_ui(config, paths)
-        _wait_targets(config, paths, deadline, progress, classic, counts)
-    except BaseException:
-        for comp in reversed(started):
-            stop_component(comp.name, paths)
-        raise
+    classic = _start_and_wait(todo, config, paths, progress, timeout, counts)
     ready = progress.elapsed
     progress.line(f"labkit up: {joined(list(dead))} restarted in {ready:.1f} s")
     _print_urls(config, classic, progress)
