@@ -641,8 +641,9 @@ def _lessons(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     for name, what in done.items():
         note = "   (yours: other text; --force overwrites it)" if what == "kept" else ""
         print(f"  {what:<9}  {args.dir / name}{note}", file=out)
-    print(f"labkit lessons: {plural(len(done) - 1, 'lesson')} in {args.dir}; start the lab "
-          f"there (`labkit up`) and open them with `jupyter lab {args.dir}`", file=out)  # fmt: skip
+    print(f"labkit lessons: {plural(len(done) - 1, 'lesson')} in {args.dir}; then `cd "
+          f"{args.dir}`, `labkit up` and `jupyter lab` there: the lessons find the lab in "
+          f"{args.dir / '.lab'}", file=out)  # fmt: skip
     return EXIT_OK
 
 
