@@ -157,8 +157,12 @@ def refused(url: str) -> CredentialsError:
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
-REFUSED = (b'{"detail": "credentials required: this lab was started with --auth; labkit\'s '
-           b'own tools send them (see labkit.auth)"}')  # fmt: skip
+#: 401 without credentials, and with wrong ones
+REQUIRED = (b'{"detail": "credentials required: this lab was started with --auth. labkit\'s own '
+            b'tools send them; by hand: user labkit, the password in the lab\'s state folder, '
+            b'.lab/auth/password (curl -u labkit:PASSWORD ...)"}')  # fmt: skip
+REFUSED = (b'{"detail": "credentials refused: not this lab\'s user labkit and password (the '
+           b'password is in the lab\'s state folder, .lab/auth/password)"}')  # fmt: skip
 
 
 def guard(app: ASGIApp, creds: Credentials | None) -> ASGIApp:
@@ -171,12 +175,13 @@ def guard(app: ASGIApp, creds: Credentials | None) -> ASGIApp:
         if scope["type"] == "http":
             given = dict(scope.get("headers", ())).get(b"authorization", b"")
             if not hmac.compare_digest(given, expected):
+                body = REFUSED if given else REQUIRED
                 await send({"type": "http.response.start", "status": 401, "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(REFUSED)).encode()),
+                    (b"content-length", str(len(body)).encode()),
                     (b"www-authenticate", b'Basic realm="labkit"'),
                 ]})  # fmt: skip
-                await send({"type": "http.response.body", "body": REFUSED})
+                await send({"type": "http.response.body", "body": body})
                 return
         await app(scope, receive, send)
 

@@ -288,18 +288,19 @@ def _add_up_down(sub: _Subcommands) -> None:
         help="start the lab: nodes, Prometheus, Alertmanager, alert receiver, dashboard page",
         description="Start the embedded lab as local processes (state in .lab/) and wait "
         "until Prometheus scrapes every node and has loaded the alert rules. Running it "
-        "again while the lab is up does nothing.",
+        "again while the lab is up does nothing (options left out are the running lab's); "
+        "on half a lab it starts what is missing.",
     )
-    up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=12,
+    up.add_argument("--nodes", type=_positive_int("--nodes", 5000), default=None,
                     help="how many simulated nodes, 1-5000 (12)")  # fmt: skip
-    up.add_argument("--seed", type=_seed, default=0, help="simulation seed (0)")
+    up.add_argument("--seed", type=_seed, default=None, help="simulation seed (0)")
     ports = up.add_argument_group(
         "ports", "where the lab listens (on 127.0.0.1); defaults as in the seed, or --ports auto"
     )
     ports.add_argument(
         "--ports",
         choices=("seed", "auto"),
-        default="seed",
+        default=None,
         help="seed: the ports below (8001-..., 9090, 9093, 9095, 9096); auto: free ones, "
         "recorded in the state folder for every command, lesson and page (many labs on "
         "one host, each with its own state folder)",
@@ -309,7 +310,7 @@ def _add_up_down(sub: _Subcommands) -> None:
                            help=f"{what} ({port})")  # fmt: skip
     up.add_argument(
         "--slo-profile",
-        default="lab-day",
+        default=None,
         help="time compression of the SLOs in slo/: lab-day (windows x 1/30), production, "
         "or a period such as 12h (lab-day)",
     )
@@ -614,22 +615,31 @@ def _recover(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from labkit.stack import LabConfig, LabPaths, free_ports, up
+    """`labkit up`: the options given, the rest the running lab's (so a plain `labkit up` on
+    a lab started with --ports auto or --auth is the same lab), else the seed's defaults."""
+    from dataclasses import replace
+
+    from labkit.stack import LabConfig, LabPaths, free_ports, load_config, running, up
 
     given = {flag: getattr(args, _dest(flag)) for flag, _, _ in PORT_FLAGS}
     given = {flag: value for flag, value in given.items() if value is not None}
     if args.ports == "auto" and given:
         flag, value = next(iter(given.items()))
         raise InvalidInput(flag, value, "left out with --ports auto (which picks every port)")
-    seed_ports = {_dest(flag): port for flag, port, _ in PORT_FLAGS}
-    ports = {**seed_ports, **{_dest(flag): value for flag, value in given.items()}}
-    wants_auth = args.auth if args.auth is not None else bool(os.environ.get("JUPYTERHUB_USER"))
-    config = LabConfig(
-        nodes=args.nodes, seed=args.seed, slo_profile=args.slo_profile, past=not args.no_past,
-        auth=wants_auth, **ports,
-    )  # fmt: skip
+    paths = LabPaths(settings.state_dir)
+    current = load_config(paths)
+    if current is None or not any(running(paths).values()):
+        current = LabConfig(auth=bool(os.environ.get("JUPYTERHUB_USER")))
+    elif args.ports == "seed" or args.nodes not in (None, current.nodes):
+        seed_ports: dict[str, Any] = {_dest(flag): port for flag, port, _ in PORT_FLAGS}
+        current = replace(current, **seed_ports)
+    chosen: dict[str, Any] = {"nodes": args.nodes, "seed": args.seed, "auth": args.auth,
+                              "slo_profile": args.slo_profile}  # fmt: skip
+    chosen.update((_dest(flag), value) for flag, value in given.items())
+    fields = {**current.__dict__, "past": not args.no_past}
+    config = LabConfig(**{**fields, **{k: v for k, v in chosen.items() if v is not None}})
     if args.ports == "auto":
-        config = free_ports(config, LabPaths(settings.state_dir))
+        config = free_ports(config, paths)
     up(config, settings, out=out, timeout=args.timeout)
     return EXIT_OK
 
@@ -641,9 +651,10 @@ def _lessons(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     for name, what in done.items():
         note = "   (yours: other text; --force overwrites it)" if what == "kept" else ""
         print(f"  {what:<9}  {args.dir / name}{note}", file=out)
-    print(f"labkit lessons: {plural(len(done) - 1, 'lesson')} in {args.dir}; then `cd "
-          f"{args.dir}`, `labkit up` and `jupyter lab` there: the lessons find the lab in "
-          f"{args.dir / '.lab'}", file=out)  # fmt: skip
+    go = "" if args.dir.resolve() == Path.cwd() else f"`cd {args.dir}`, then "
+    print(f"labkit lessons: {plural(len(done), 'lesson')} in {args.dir}; {go}`labkit up "
+          f"--ports auto` (`--auth` too on a shared host) and `jupyter lab` there: the lessons "
+          f"find the lab in {args.dir / '.lab'}", file=out)  # fmt: skip
     return EXIT_OK
 
 

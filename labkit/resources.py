@@ -53,12 +53,12 @@ def lessons(source: Path = PROJECT) -> list[Path]:
 
 
 def copy_lessons(target: Path, force: bool = False, source: Path = PROJECT) -> dict[str, str]:
-    """The lessons (and their README) into `target`, created if needed: name -> "copied",
+    """The lessons into `target`, created if needed: name -> "copied",
     "unchanged" (the same text is there) or "kept" (a different text is there: the learner's
     work, never overwritten unless `force`)."""
     if target.exists() and not target.is_dir():
         raise InvalidInput("DIR", str(target), "a folder (or a path to create one at)")
-    files = [*lessons(source), source / "notebooks" / "README.md"]
+    files = lessons(source)  # not notebooks/README.md: it is about working on the lessons
     target.mkdir(parents=True, exist_ok=True)
     done = {}
     for src in files:

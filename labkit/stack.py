@@ -164,7 +164,7 @@ def free_ports(config: LabConfig, paths: LabPaths) -> LabConfig:
     the nodes' first, then Prometheus, Alertmanager, the receiver and the dashboard page. A
     lab already running from `paths` keeps the ports it has (lab.json records them)."""
     recorded = load_config(paths)
-    if recorded is not None and any(running(paths).values()):
+    if recorded is not None and recorded.nodes == config.nodes and any(running(paths).values()):
         return replace(config, **{f: getattr(recorded, f) for f in PORT_FIELDS})
     low, high = AUTO_PORTS
     count = config.nodes + len(PORT_FIELDS) - 1
@@ -651,8 +651,8 @@ def up(
         if replace(current, past=config.past) != config:
             raise LabkitError(
                 f"a lab is already running from {paths.state} with a different setup "
-                f"({current.nodes} nodes from port {current.base_port}); "
-                f"run `labkit down` first to start it with {config.nodes} nodes"
+                f"({setup_changes(current, config)}); run `labkit down` first to start it "
+                "anew, or leave those options out to use the running lab"
             )
         if not dead_components(current, paths):
             progress.line(f"labkit up: the lab is already running from {paths.state}")
@@ -736,6 +736,19 @@ def _start_and_wait(
             stop_component(comp.name, paths)
         raise
     return classic
+
+
+def setup_changes(running: LabConfig, asked: LabConfig) -> str:
+    """What `asked` changes of the `running` lab's setup, as options: "--nodes 3 -> 12"."""
+    said = []
+    for name, was in asdict(running).items():
+        now = getattr(asked, name)
+        if name != "past" and was != now:
+            if isinstance(was, bool):
+                said.append(f"--{'' if was else 'no-'}{name} -> --{'no-' if was else ''}{name}")
+            else:
+                said.append(f"--{name.replace('_', '-')} {was} -> {now}")
+    return ", ".join(said)
 
 
 def prepare_credentials(config: LabConfig, paths: LabPaths) -> None:

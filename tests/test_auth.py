@@ -60,8 +60,9 @@ def test_the_guard_answers_401_to_anything_but_the_labs_secret() -> None:
     client = TestClient(auth.guard(_hello, creds))
     bare = client.get("/metrics")
     assert bare.status_code == 401 and bare.headers["www-authenticate"] == 'Basic realm="labkit"'
-    assert "--auth" in bare.json()["detail"]
-    assert client.get("/health", auth=(auth.USER, "other")).status_code == 401
+    assert "credentials required" in bare.json()["detail"] and ".lab/auth/password" in bare.text
+    wrong = client.get("/health", auth=(auth.USER, "other"))
+    assert wrong.status_code == 401 and "credentials refused" in wrong.json()["detail"]
     assert client.post("/inject", auth=("someone", "s3cret")).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "token s3cret"}).status_code == 401
     assert client.get("/metrics", auth=(auth.USER, "s3cret")).text == "hello"
@@ -115,3 +116,34 @@ def test_auth_is_on_by_itself_under_jupyterhub(
         monkeypatch.setenv("JUPYTERHUB_USER", hub)
     assert cli.main(["--state-dir", str(tmp_path), "up", "--ports", "auto", *argv]) == 0
     assert seen[0].auth is wanted
+
+
+def test_up_again_takes_the_running_labs_setup_for_what_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain `labkit up` on a lab started with --ports auto --auth --nodes 3 is that lab
+    (found in the walkthrough: it was refused as "a different setup"); an option given
+    changes only itself, and the refusal names what changed."""
+    import json
+
+    from labkit import stack
+
+    running = LabConfig(nodes=3, base_port=21200, prometheus_port=21203, alertmanager_port=21204,
+                        receiver_port=21205, dashboard_port=21206, auth=True, seed=9)  # fmt: skip
+    (tmp_path / "lab.json").write_text(json.dumps({"config": running.__dict__}))
+    monkeypatch.setattr(stack, "running", lambda paths: {"fleet": 1, "prometheus": 2})
+    monkeypatch.setattr(stack, "use_credentials", lambda *a, **k: None)
+    seen: list[LabConfig] = []
+    monkeypatch.setattr(stack, "up", lambda config, *a, **k: seen.append(config))
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    for argv in ([], ["--ports", "auto"], ["--nodes", "5"], ["--no-auth"]):
+        assert cli.main(["--state-dir", str(tmp_path), "up", *argv]) == 0
+    plain, auto, five, off = seen
+    assert plain == auto == LabConfig(**{**running.__dict__, "past": True})
+    assert (five.nodes, five.auth, five.seed) == (5, True, 9)  # its ports: 3 nodes' no longer fit
+    assert five.base_port == 8001
+    assert off.auth is False and off.nodes == 3
+    assert stack.setup_changes(running, off) == "--auth -> --no-auth"
+    assert stack.setup_changes(running, five).startswith(
+        "--nodes 3 -> 5, --base-port 21200 -> 8001"
+    )

@@ -79,6 +79,14 @@ def test_a_lab_with_auth_answers_401_to_none_and_to_another_labs_secret(
         assert status(url, None) == 401, url
         assert status(url, theirs) == 401, url
         assert status(url, mine) == 200, url
+    try:  # a browser without the token: a page that says what to do, and a sign-in prompt
+        urllib.request.urlopen(locked.config.dashboard_page, timeout=5)
+    except urllib.error.HTTPError as exc:
+        page = exc.read().decode()
+        assert exc.headers["WWW-Authenticate"] == 'Basic realm="labkit"'
+        assert "?token=" in page and ".lab/auth/password" in page
+    else:
+        raise AssertionError("the dashboard page answered without credentials")
     secret = locked.settings.state_dir / "auth"
     assert secret.stat().st_mode & 0o777 == 0o700
     assert {f.stat().st_mode & 0o777 for f in secret.iterdir()} == {0o600}

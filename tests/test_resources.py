@@ -52,7 +52,8 @@ def test_the_wheel_ships_every_folder_the_code_reads() -> None:
 def test_lessons_are_copied_and_a_learners_own_text_is_kept(tmp_path: Path) -> None:
     target = tmp_path / "work"
     first = resources.copy_lessons(target)
-    assert set(first.values()) == {"copied"} and len(first) == len(resources.lessons()) + 1
+    assert set(first.values()) == {"copied"} and len(first) == len(resources.lessons())
+    assert not (target / "README.md").exists()  # the developers' notes on the lessons stay
     mine = target / "02_failure_injection.ipynb"
     mine.write_text("my answers")
     again = resources.copy_lessons(target)

@@ -34,5 +34,20 @@ class LabIdentity(PasswordIdentityProvider):
         if user is None and creds is not None:
             if creds.accepts(handler.request.headers.get("Authorization")):
                 return self.generate_anonymous_user(handler)
-            raise web.HTTPError(401, "credentials required: this lab was started with --auth")
+            handler.set_status(401)
+            handler.set_header("WWW-Authenticate", 'Basic realm="labkit"')
+            handler.set_header("Content-Type", "text/html; charset=UTF-8")
+            raise web.Finish(REFUSED_PAGE)
         return user
+
+
+#: What a browser without the secret sees (and a prompt for user and password: the header).
+REFUSED_PAGE = """<!doctype html><meta charset="utf-8">
+<title>labkit: this lab asks for its secret</title>
+<body style="font-family: sans-serif; max-width: 42em; margin: 3em auto; line-height: 1.5">
+<h1>This lab asks for its secret</h1>
+<p>It was started with <code>--auth</code>, so only its owner sees its pages. Open the address
+<code>labkit up</code> printed: it ends in <code>?token=...</code> (<code>labkit status</code>
+prints it again), and this browser remembers it. Or sign in as user <code>labkit</code> with
+the password in the lab's state folder, <code>.lab/auth/password</code>.</p>
+</body>"""
