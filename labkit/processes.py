@@ -277,14 +277,17 @@ def first_free_port(host: str, candidates: Sequence[int], what: str) -> int:
     return candidates[0]
 
 
-def block_is_free(base: int, count: int, host: str = "127.0.0.1") -> bool:
-    """Whether ports `base` to `base + count - 1` can all be bound now (without SO_REUSEADDR,
-    as `free_port_block` checks)."""
+def block_is_free(base: int, count: int, host: str = "127.0.0.1", reuse: bool = False) -> bool:
+    """Whether ports `base` to `base + count - 1` can all be bound now: by any socket, or with
+    `reuse` by the lab's servers, which set SO_REUSEADDR (a port in TIME_WAIT after the lab's
+    last run is free for them)."""
     held = []
     try:
         for port in range(base, base + count):
             s = socket.socket()
             held.append(s)
+            if reuse:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError:
         return False

@@ -172,7 +172,7 @@ def free_ports(config: LabConfig, paths: LabPaths) -> LabConfig:
     if (
         last is not None
         and low <= last <= high - count
-        and processes.block_is_free(last, count, config.host)
+        and processes.block_is_free(last, count, config.host, reuse=True)
     ):
         base = last
     else:

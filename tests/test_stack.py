@@ -300,3 +300,22 @@ def test_auto_ports_are_the_last_labs_again_when_free(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", first.base_port + 2))
         moved = lab_ports(LabConfig(nodes=3), paths)
     assert moved.base_port != first.base_port
+
+
+def test_the_last_labs_ports_in_time_wait_are_still_its_own() -> None:
+    """After `down`, the lab's ports linger in TIME_WAIT for a minute: free for its servers
+    (SO_REUSEADDR), so `--ports auto` takes them again (found by looking: a restarted lab's
+    dashboard counted each node four times, one per earlier run's `instance`)."""
+    from labkit.processes import block_is_free
+
+    base = free_ports(1)
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", base))
+        server.listen()
+        client = socket.create_connection(("127.0.0.1", base))
+        conn, _ = server.accept()
+        conn.close()  # the server's side closes first: its port goes to TIME_WAIT
+        client.close()
+    assert not block_is_free(base, 1)  # any socket: not yet
+    assert block_is_free(base, 1, reuse=True)  # the lab's servers: yes
