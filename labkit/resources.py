@@ -59,15 +59,21 @@ def copy_lessons(target: Path, force: bool = False, source: Path = PROJECT) -> d
     if target.exists() and not target.is_dir():
         raise InvalidInput("DIR", str(target), "a folder (or a path to create one at)")
     files = lessons(source)  # not notebooks/README.md: it is about working on the lessons
-    target.mkdir(parents=True, exist_ok=True)
     done = {}
-    for src in files:
-        out = target / src.name
-        if out.exists() and out.read_bytes() == src.read_bytes():
-            done[src.name] = "unchanged"
-        elif out.exists() and not force:
-            done[src.name] = "kept"
-        else:
-            shutil.copyfile(src, out)
-            done[src.name] = "copied"
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for src in files:
+            out = target / src.name
+            if out.exists() and out.read_bytes() == src.read_bytes():
+                done[src.name] = "unchanged"
+            elif out.exists() and not force:
+                done[src.name] = "kept"
+            else:
+                shutil.copyfile(src, out)
+                done[src.name] = "copied"
+    except OSError as exc:
+        raise InvalidInput(
+            "DIR", str(target), "a folder you can write to",
+            hint=f"{exc.strerror or exc}: {exc.filename or target}",
+        ) from None  # fmt: skip
     return done

@@ -71,6 +71,12 @@ def test_lessons_into_a_file_is_bad_input(tmp_path: Path) -> None:
         resources.copy_lessons(afile)
     r = subprocess.run([*LABKIT, "lessons", str(afile)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "DIR must be a folder" in r.stderr and str(afile) in r.stderr
+    inside = afile / "lessons"  # a folder that cannot be made: a message, not a traceback
+    r = subprocess.run(
+        [*LABKIT, "lessons", str(inside)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2 and "a folder you can write to" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_labkit_lessons_says_what_it_did(tmp_path: Path) -> None:
