@@ -2,7 +2,8 @@
 1,000 nodes, each started the way a learner starts it (with its past), measured the same way.
 
 For each size: settle, then over --window seconds
-  - Prometheus' CPU (cores, from its own process_cpu_seconds_total);
+  - Prometheus' CPU (cores, from its own process_cpu_seconds_total) and its peak memory
+    (process_resident_memory_bytes); the fleet's CPU (psutil, the fleet process);
   - every rule group: its interval, the longest evaluation seen (the max of
     prometheus_rule_group_last_duration_seconds) and the iterations it missed;
 and then detection, as benchmarks/detection.py measures it (one_round: 10 injections
@@ -30,6 +31,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.capacity import component
 from benchmarks.detection import NODES_PER_ROUND, one_round, quantile
 from labkit.lab import Lab
 from labkit.settings import Settings
@@ -72,12 +74,20 @@ def measure(nodes: int, window: int, rounds: int, rng: random.Random) -> dict[st
             ready = time.monotonic() - started
             print(f"  {nodes} nodes: ready in {ready:.0f} s; settling", flush=True)
             time.sleep(window)  # every group through its first full window
-            time.sleep(window)
             me = f'instance="{config.host}:{config.prometheus_port}"'
+            fleet = component(LabPaths(settings.state_dir), "fleet")
+            fleet_before = sum(fleet.cpu_times()[:2]) if fleet else 0.0
+            time.sleep(window)
+            fleet_cores = (sum(fleet.cpu_times()[:2]) - fleet_before) / window if fleet else 0.0
             used = promql(
                 config.prometheus_url, f"rate(process_cpu_seconds_total{{{me}}}[{window}s])"
             )
             cpu = float(used[0]["value"][1])
+            rss = promql(
+                config.prometheus_url,
+                f"max_over_time(process_resident_memory_bytes{{{me}}}[{window}s])",
+            )
+            memory = float(rss[0]["value"][1]) / 2**20
             found = groups(config, window)
             lab = Lab(config, settings)
             detection: dict[str, dict[str, float]] = {}
@@ -94,7 +104,8 @@ def measure(nodes: int, window: int, rounds: int, rng: random.Random) -> dict[st
         finally:
             down(settings, out=io.StringIO(), quiet=True)
     late = [g for g, v in found.items() if v["missed"] > 0 or v["longest"] >= v["interval"]]
-    return {"nodes": nodes, "ready_seconds": ready, "prometheus_cores": cpu, "groups": found,
+    return {"nodes": nodes, "ready_seconds": ready, "prometheus_cores": cpu,
+            "prometheus_rss_mib": memory, "fleet_cores": fleet_cores, "groups": found,
             "late": sorted(late), "detection": detection}  # fmt: skip
 
 
@@ -105,7 +116,8 @@ def row(r: dict[str, Any]) -> str:
     p95 = "".join(f" {r['detection'][m]['p95']:>8.2f} s" for m in MODES)
     late = f"{len(r['late'])}/{len(r['groups'])}"
     missed = sum(g["missed"] for g in r["groups"].values())
-    return f"{r['nodes']:>6} {r['prometheus_cores']:>7.2f} {late:>7} {said:<52} {missed:>6.0f}{p95}"
+    return (f"{r['nodes']:>6} {r['prometheus_cores']:>7.2f} {r['prometheus_rss_mib']:>6.0f} "
+            f"{r['fleet_cores']:>6.2f} {late:>7} {said:<52} {missed:>6.0f}{p95}")  # fmt: skip
 
 
 def main() -> None:
@@ -117,7 +129,8 @@ def main() -> None:
     rng = random.Random(11)
     results = [measure(int(n), args.window, args.rounds, rng) for n in args.sizes.split(",")]
     modes = "".join(f" {m[:10]:>10}" for m in MODES)
-    print(f"\n{'nodes':>6} {'cores':>7} {'late':>7} {'worst group: longest / interval':<52} "
+    print(f"\n{'nodes':>6} {'cores':>7} {'MiB':>6} {'fleet':>6} {'late':>7} "
+          f"{'worst group: longest / interval':<52} "
           f"{'missed':>6}{modes}  (detection p95)")  # fmt: skip
     for r in results:
         print(row(r))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import InvalidInput, PortInUse
-from labkit.journal import Journal
+from labkit.journal import HEARTBEAT_SECONDS, Journal, close_orphans
 from labkit.model import ModelParams
 from labkit.node import Clock, Node
 
@@ -132,6 +132,9 @@ def bind(host: str, ports: dict[int, int], what: str = "node {}") -> dict[int, s
     return bound
 
 
+HEARTBEAT_FILE = "fleet.alive"  # beside the journal: touched while the fleet runs
+
+
 def make_nodes(
     layout: FleetLayout,
     *,
@@ -155,9 +158,15 @@ def make_nodes(
     }
 
 
-async def sweep_expiries(nodes: list[Node], clock: Clock = time.time) -> None:
-    """Journal every fault as it expires, with nobody asking (runs until cancelled)."""
+async def sweep_expiries(
+    nodes: list[Node], clock: Clock = time.time, heartbeat: Path | None = None
+) -> None:
+    """Journal every fault as it expires, with nobody asking (runs until cancelled); touch
+    `heartbeat` at least every HEARTBEAT_SECONDS, so that the next fleet knows when this one
+    was last alive if it dies (labkit.journal.close_orphans)."""
     while True:
+        if heartbeat is not None:
+            heartbeat.touch()
         due = [n.next_expiry() for n in nodes]
         soonest = min((d for d in due if d is not None), default=None)
         now = clock()
@@ -165,7 +174,8 @@ async def sweep_expiries(nodes: list[Node], clock: Clock = time.time) -> None:
             for node in nodes:
                 node.expire_due(now)
             continue
-        await asyncio.sleep(1.0 if soonest is None else min(1.0, soonest - now + 0.001))
+        beat = HEARTBEAT_SECONDS
+        await asyncio.sleep(beat if soonest is None else min(beat, soonest - now + 0.001))
 
 
 @contextlib.contextmanager
@@ -204,6 +214,16 @@ def serve(
         started_at=time.time(),
     )
     journal = Journal(journal_path)
+    heartbeat = journal_path.with_name(HEARTBEAT_FILE) if journal_path else None
+    last_alive = heartbeat.stat().st_mtime if heartbeat and heartbeat.exists() else None
+    orphans = close_orphans(journal, last_alive, time.time())
+    if orphans:
+        print(
+            f"labkit: the previous fleet ended with {orphans} fault{'s' * (orphans > 1)} "
+            "active: journalled as ended when it was last alive",
+            file=log,
+            flush=True,
+        )
     nodes = make_nodes(layout, journal=journal, params=params, past=past)
 
     from labkit.auth import guard
@@ -223,11 +243,15 @@ def serve(
     server = uvicorn.Server(config)
 
     async def main() -> None:
-        sweeper = asyncio.create_task(sweep_expiries(list(nodes.values())))
+        sweeper = asyncio.create_task(sweep_expiries(list(nodes.values()), heartbeat=heartbeat))
         try:
             await server.serve(sockets=list(sockets.values()))
         finally:
             sweeper.cancel()
+            for node in nodes.values():  # the faults end with the nodes, and say so
+                node.stop("fleet-stopped")
+            if heartbeat is not None:
+                heartbeat.unlink(missing_ok=True)
 
     first, last = min(layout.ports.values()), max(layout.ports.values())
     ports = f"port {first}" if first == last else f"ports {first}-{last}"

@@ -154,6 +154,26 @@ class Node:
             )
         return modes
 
+    def stop(self, reason: str = "fleet-stopped") -> list[str]:
+        """End every active fault now because the node itself stops (its fleet is shutting
+        down): journalled as a recovery with `reason`, so the journal's ground truth does not
+        claim a fault ran on a node that no longer served. Returns the modes ended."""
+        now = self.clock()
+        self.expire_due(now)
+        modes = [m for m in FAILURE_MODES if m in self._open]
+        for mode in modes:
+            rec = self._open.pop(mode)
+            rec.ends_at, rec.ended_by = now, reason
+            self.journal.append(
+                "recover",
+                now,
+                self.node_id,
+                mode,
+                duration_seconds=rec.duration_seconds,
+                reason=reason,
+            )
+        return modes
+
     def faults(self) -> dict[str, Any]:
         """Active faults with their time left, and the node's whole fault history."""
         now = self.clock()

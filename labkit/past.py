@@ -13,7 +13,10 @@ engine, labkit.history, and `promtool tsdb create-blocks-from openmetrics`):
     recorded SLI    each SLO's base-window error ratio (lab-day: `slo:sli_error:ratio_rate10s`)
                     over the whole SLO period (1 day), one sample per base window: what the
                     period rule averages (labkit.slo_spec reads it with a subquery whose step
-                    is the base window, so a backfilled sample and a live one weigh the same)
+                    is the base window, so a backfilled sample and a live one weigh the same);
+                    in a big lab (labkit.stack.tiled), each SLO's tiles instead (its error and
+                    total rates over each base window: `slo:sli_errors:rate10s`,
+                    `slo:sli_total:rate10s`), which its long windows and period sum
 
 The seam: the simulation ends at a whole second (`Plan.seam`); each node's traffic counters
 there are its `Origin`. The live nodes' model time starts at the past's beginning and their
@@ -38,7 +41,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,18 +294,23 @@ def _increase(
     return groups
 
 
-def recorded_lines(
-    slos: list[SLO], p: Plan, nodes: dict[int, Counters], labels_of: dict[int, dict[str, str]]
-) -> tuple[dict[str, list[tuple[float, str]]], list[str]]:
+def recorded_series(
+    slos: list[SLO],
+    p: Plan,
+    nodes: dict[int, Counters],
+    labels_of: dict[int, dict[str, str]],
+    tiles: bool = False,
+    skipped: list[str] | None = None,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Each SLO's base-window error ratio, one sample per base window over the period, from
-    series sampled every base window (`nodes`): {series text: [(epoch, value)]}, and the SLOs
-    whose queries this cannot evaluate."""
+    series sampled every base window (`nodes`): (series text, epochs, values), one series at a
+    time; the SLOs whose queries this cannot evaluate are added to `skipped`. With `tiles` (a
+    big lab, labkit.stack.tiled), the SLO's tiles instead: its error and total rates over each
+    base window, which its rules sum for the long windows and the period."""
     import numpy as np
 
-    from labkit.slo_spec import ratio_record
+    from labkit.slo_spec import ratio_record, tile_record
 
-    out: dict[str, list[tuple[float, str]]] = {}
-    skipped = []
     epochs = p.origin_epoch + next(iter(nodes.values())).t[1:]  # each step's end
     keep = epochs >= p.recorded_from
     for s in slos:
@@ -310,7 +318,8 @@ def recorded_lines(
             errors = _increase(s.error_query, nodes, labels_of)
             totals = _increase(s.total_query, nodes, labels_of)
         except ValueError:
-            skipped.append(s.id)
+            if skipped is not None:
+                skipped.append(s.id)
             continue
         ident = {"sloth_id": s.id, "sloth_service": s.service, "sloth_slo": s.name}
         for key, total in totals.items():
@@ -318,11 +327,29 @@ def recorded_lines(
                 continue
             labels = {**s.labels, **ident, "sloth_window": p.base_window, **dict(key)}
             text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            if tiles:
+                for kind, increase in (("errors", errors[key]), ("total", total)):
+                    rate = increase[keep] / p.base_seconds
+                    yield f"{tile_record(kind, p.base_window)}{{{text}}}", epochs[keep], rate
+                continue
             ratio = np.divide(errors[key], total, out=np.full_like(total, np.nan), where=total > 0)
             ok = keep & np.isfinite(ratio)
-            out[f"{ratio_record(p.base_window)}{{{text}}}"] = list(
-                zip(epochs[ok].tolist(), map(repr, ratio[ok].tolist()), strict=True)
-            )
+            yield f"{ratio_record(p.base_window)}{{{text}}}", epochs[ok], ratio[ok]
+
+
+def recorded_lines(
+    slos: list[SLO],
+    p: Plan,
+    nodes: dict[int, Counters],
+    labels_of: dict[int, dict[str, str]],
+    tiles: bool = False,
+) -> tuple[dict[str, list[tuple[float, str]]], list[str]]:
+    """recorded_series as {series text: [(epoch, value as written)]}, and the SLOs left out."""
+    skipped: list[str] = []
+    out = {
+        series: list(zip(epochs.tolist(), map(repr, values.tolist()), strict=True))
+        for series, epochs, values in recorded_series(slos, p, nodes, labels_of, tiles, skipped)
+    }
     return out, skipped
 
 
@@ -369,45 +396,61 @@ def simulate_fleet(config: LabConfig, p: Plan) -> Simulated:
     return Simulated(p, coarse, fine, origins, time.perf_counter() - began)
 
 
-def openmetrics(
-    config: LabConfig, sim: Simulated, slos: list[SLO]
-) -> tuple[dict[int, str], int, list[str]]:
-    """The past as OpenMetrics text per 2 h block (promtool parses a file once per block it
-    spans): {block index: text}, the number of samples, the SLOs left out."""
+def write_openmetrics(
+    config: LabConfig, sim: Simulated, slos: list[SLO], folder: Path
+) -> tuple[list[Path], int, list[str]]:
+    """The past as OpenMetrics files in `folder`, one per 2 h block (promtool parses a file
+    once per block it spans), written node by node and series by series so that memory holds
+    one node's text at a time, not the fleet's (a 1,000-node lab's past is tens of millions
+    of samples): the files, the number of samples, the SLOs left out."""
     import numpy as np
 
     from labkit.history import BLOCK_SECONDS, _stamp, node_lines
+    from labkit.stack import tiled
 
     p, layout = sim.plan, config.layout()
     instance = {n: f"{layout.host}:{port}" for n, port in layout.ports.items()}
     labels_of = {
         n: {"job": "edge-nodes", "instance": instance[n], "node": str(n)} for n in sim.fine
     }
-    steps = {n: stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
-    recorded, skipped = recorded_lines(slos, p, steps, labels_of)
-
-    files: dict[int, list[str]] = {}
+    files: dict[int, Any] = {}
     samples = 0
-    for n in sim.coarse:
-        raw, epochs = raw_series(sim.coarse[n], sim.fine[n], p)
-        stamps = [_stamp(e + PHASE_SECONDS) for e in epochs.tolist()]
-        blocks = (epochs // BLOCK_SECONDS).astype(np.int64)
-        for b in np.unique(blocks).tolist():
-            rows = np.flatnonzero(blocks == b)
-            lo, hi = int(rows[0]), int(rows[-1]) + 1
-            chunk = "".join(node_lines(raw, n, stamps[lo:hi], slice(lo, hi), instance[n]))
-            samples += chunk.count("\n")
-            files.setdefault(b, []).append(chunk)
-    for series, points in recorded.items():
-        by_block: dict[int, list[str]] = {}
-        for epoch, value in points:
-            by_block.setdefault(int(epoch // BLOCK_SECONDS), []).append(
-                f"{series} {value} {_stamp(epoch)}\n"
-            )
-        for b, lines in by_block.items():
-            files.setdefault(b, []).append("".join(lines))
-            samples += len(lines)
-    return {b: "".join(chunks) + "# EOF\n" for b, chunks in files.items()}, samples, skipped
+
+    def out(block: int, text: str) -> None:
+        if block not in files:
+            files[block] = (folder / f"block-{block}.om").open("w", encoding="utf-8")
+        files[block].write(text)
+
+    skipped: list[str] = []
+    try:
+        for n in sim.coarse:
+            raw, epochs = raw_series(sim.coarse[n], sim.fine[n], p)
+            stamps = [_stamp(e + PHASE_SECONDS) for e in epochs.tolist()]
+            blocks = (epochs // BLOCK_SECONDS).astype(np.int64)
+            for b in np.unique(blocks).tolist():
+                rows = np.flatnonzero(blocks == b)
+                lo, hi = int(rows[0]), int(rows[-1]) + 1
+                chunk = "".join(node_lines(raw, n, stamps[lo:hi], slice(lo, hi), instance[n]))
+                samples += chunk.count("\n")
+                out(b, chunk)
+        steps = {n: stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
+        for series, epochs, values in recorded_series(
+            slos, p, steps, labels_of, tiled(config), skipped
+        ):
+            blocks = (epochs // BLOCK_SECONDS).astype(np.int64)
+            for b in np.unique(blocks).tolist():
+                rows = blocks == b
+                lines = [
+                    f"{series} {v!r} {_stamp(e)}\n"
+                    for e, v in zip(epochs[rows].tolist(), values[rows].tolist(), strict=True)
+                ]
+                samples += len(lines)
+                out(b, "".join(lines))
+    finally:
+        for f in files.values():
+            f.write("# EOF\n")
+            f.close()
+    return [folder / f"block-{b}.om" for b in sorted(files)], samples, skipped
 
 
 def backfill(
@@ -418,28 +461,27 @@ def backfill(
     report: Report | None = None,
     workers: int = 2,
 ) -> Past:
-    """Write the simulated past as OpenMetrics and backfill it into `data_dir` with promtool,
-    `workers` blocks at a time while the next ones are written."""
+    """Write the simulated past as OpenMetrics files and backfill them into `data_dir` with
+    promtool, `workers` blocks at a time, the biggest first."""
     from labkit.history import backfill as promtool_backfill
 
     began = time.perf_counter()
-    texts, samples, skipped = openmetrics(config, sim, slos)
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="labkit-past-"))
     try:
+        paths, samples, skipped = write_openmetrics(config, sim, slos, staging)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            pending = []
-            for b, text in sorted(texts.items(), key=lambda kv: -len(kv[1])):  # big first
-                path = staging / f"block-{b}.om"
-                path.write_text(text)
-                pending.append(pool.submit(promtool_backfill, path, data_dir))
+            pending = [
+                pool.submit(promtool_backfill, path, data_dir)
+                for path in sorted(paths, key=lambda f: -f.stat().st_size)
+            ]
             for fut in pending:
                 fut.result()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = sim.seconds + time.perf_counter() - began
     if report:
-        report(f"{samples:,} samples in {len(texts)} blocks")
+        report(f"{samples:,} samples in {len(paths)} blocks")
     return sim.past(samples, seconds, tuple(skipped))
 
 

@@ -24,7 +24,11 @@ Where labkit writes something else than Sloth, on purpose:
   sample per base window and its live minutes one per second, so an average over samples
   would weigh a live second as much as a backfilled base window;
 - every document of a multi-document spec goes into one rule file (Sloth writes one YAML
-  document each, and Prometheus reads only the first document of a rule file).
+  document each, and Prometheus reads only the first document of a rule file);
+- with Options.tiles (a big lab), a group `sloth-slo-sli-tiles-<id>` records the SLI's error
+  and total rates over the base window every base window, then every longer window and the
+  period as the ratio of those tiles' sums; with Options.tiers, the longest windows' records
+  go in groups of their own intervals.
 """
 
 from __future__ import annotations
@@ -142,6 +146,15 @@ class Options:
     #: rate over a long window reads every sample in it: a big lab cannot afford them every
     #: second (labkit.stack.rule_tiers).
     tiers: tuple[tuple[float, str], ...] = ()
+    #: labkit's tiles: each events SLI's error and total rates over the base window recorded
+    #: every base window (`slo:sli_errors:rate<base>`, `slo:sli_total:rate<base>`), and every
+    #: longer window, the period's too, read from them in the same group (the tiles' sums, a
+    #: ratio) unless a tier takes it: each window then costs Prometheus one evaluation per
+    #: base window (lab-day: 10 s, not 1 s) of one series per SLO or node, where a rate
+    #: reads every raw series it sums every second. Such a window lags the raw one by up to a
+    #: base window; the base window itself stays raw, every second. For big labs
+    #: (labkit.stack.tiled); a raw_query SLI is never tiled.
+    tiles: bool = False
 
 
 def window_into(query: str, window: str) -> str:
@@ -153,6 +166,15 @@ def window_into(query: str, window: str) -> str:
 
 def ratio_record(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
+
+
+def tile_record(kind: str, window: str) -> str:
+    """A tile's record: kind `errors` or `total`, the rate over `window` (the base window)."""
+    return f"slo:sli_{kind}:rate{window}"
+
+
+def tiled(s: SLO, opts: Options) -> bool:
+    return opts.tiles and not s.raw_query
 
 
 def number(value: float | Decimal) -> str:
@@ -175,13 +197,7 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
     groups: list[dict[str, Any]] = []
     for s in slos:
         if opts.recordings:
-            tiered: dict[str | None, list[dict[str, Any]]] = {}
-            for record in _sli_records(s, prof, windows, opts):
-                tiered.setdefault(_tier(record, prof, opts), []).append(record)
-            for interval, records in tiered.items():
-                every = f"-every-{interval}" if interval else ""
-                group = {"name": f"sloth-slo-sli-recordings-{s.id}{every}", "rules": records}
-                groups.append({**group, "interval": interval} if interval else group)
+            groups += _sli_groups(s, prof, windows, opts)
             groups.append(
                 {
                     "name": f"sloth-slo-meta-recordings-{s.id}",
@@ -194,8 +210,32 @@ def generate(slos: list[SLO], prof: Profile, options: Options | None = None) -> 
     return {"groups": groups}
 
 
+def _sli_groups(
+    s: SLO, prof: Profile, windows: dict[float, str], opts: Options
+) -> list[dict[str, Any]]:
+    """The SLI's recording groups: the tiles' (every base window) with the windows built from
+    them, then the global interval's, then each tier's."""
+    base = windows[prof.windows.base_seconds]
+    placed: dict[str, list[dict[str, Any]]] = {}
+    if tiled(s, opts):
+        placed["tiles"] = _tile_records(s, base, opts)
+    for record, from_tiles in _sli_records(s, prof, windows, opts):
+        every = _tier(record, prof, opts)
+        placed.setdefault(every or ("tiles" if from_tiles else ""), []).append(record)
+    groups = []
+    for key, records in placed.items():
+        if key == "tiles":
+            name, interval = f"sloth-slo-sli-tiles-{s.id}", base
+        else:
+            every = f"-every-{key}" if key else ""
+            name, interval = f"sloth-slo-sli-recordings-{s.id}{every}", key
+        group = {"name": name, "rules": records}
+        groups.append({**group, "interval": interval} if interval else group)
+    return groups
+
+
 def _tier(record: dict[str, Any], prof: Profile, opts: Options) -> str | None:
-    """The interval of the group an SLI record goes in (None: the global one)."""
+    """The interval of the tier an SLI record goes in (None: no tier)."""
     window = durations.parse(record["labels"]["sloth_window"], "window")
     if window >= prof.period_seconds and opts.tiers:
         return opts.tiers[-1][1]
@@ -211,30 +251,61 @@ def _labels(s: SLO, opts: Options, **more: str) -> dict[str, str]:
     return dict(sorted({**s.labels, **opts.extra_labels, **_ident(s), **more}.items()))
 
 
+def _tile_records(s: SLO, base: str, opts: Options) -> list[dict[str, Any]]:
+    """The SLI's error and total rates over the base window (its tiles)."""
+    return [
+        {
+            "record": tile_record(kind, base),
+            "expr": window_into(query, base).strip(),
+            "labels": _labels(s, opts, sloth_window=base),
+        }
+        for kind, query in (("errors", s.error_query), ("total", s.total_query))
+    ]
+
+
+def _from_tiles(s: SLO, base: str, window: str) -> str:
+    """The SLI's error ratio over `window`, from its tiles: their sums' ratio."""
+    sel = _selector(s)
+    return (
+        f"sum_over_time({tile_record('errors', base)}{sel}[{window}])\n/\n"
+        f"sum_over_time({tile_record('total', base)}{sel}[{window}])\n"
+    )
+
+
 def _sli_records(
     s: SLO, prof: Profile, windows: dict[float, str], opts: Options
-) -> list[dict[str, Any]]:
-    """The SLI's error ratio over every window, then over the period."""
+) -> list[tuple[dict[str, Any], bool]]:
+    """The SLI's error ratio over every window, then over the period; each with whether it
+    is built from the tiles."""
+    base_seconds = prof.windows.base_seconds
+    tile = windows[base_seconds] if tiled(s, opts) else ""
     records = [
-        {"record": ratio_record(w), "expr": s.sli(w), "labels": _labels(s, opts, sloth_window=w)}
-        for w in windows.values()
+        (
+            {
+                "record": ratio_record(w),
+                "expr": _from_tiles(s, tile, w) if tile and unscaled > base_seconds else s.sli(w),
+                "labels": _labels(s, opts, sloth_window=w),
+            },
+            bool(tile) and unscaled > base_seconds,
+        )
+        for unscaled, w in windows.items()
     ]
     period = prom_duration(prof.period_seconds)
-    base = ratio_record(windows[prof.windows.base_seconds])
-    span = (
-        f"[{period}:{duration(prof.window(prof.windows.base_seconds))}]"
-        if prof.lab
-        else f"[{period}]"
-    )
-    records.append(
-        {
-            "record": ratio_record(period),
-            "expr": f"sum_over_time({base}{_selector(s)}{span})\n/ ignoring (sloth_window)\n"
-            f"count_over_time({base}{_selector(s)}{span})\n",
-            "labels": _labels(s, opts, sloth_window=period),
-        }
-    )
-    return records
+    if tile:
+        expr = _from_tiles(s, tile, period)
+    else:
+        base = ratio_record(windows[base_seconds])
+        span = f"[{period}:{duration(prof.window(base_seconds))}]" if prof.lab else f"[{period}]"
+        expr = (
+            f"sum_over_time({base}{_selector(s)}{span})\n/ ignoring (sloth_window)\n"
+            f"count_over_time({base}{_selector(s)}{span})\n"
+        )
+    period_record = {
+        "record": ratio_record(period),
+        "expr": expr,
+        "labels": _labels(s, opts, sloth_window=period),
+    }
+    return [*records, (period_record, bool(tile))]
 
 
 def _meta_records(

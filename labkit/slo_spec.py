@@ -62,7 +62,16 @@ from labkit import promtemplate
 from labkit.errors import InvalidInput
 from labkit.resources import PROJECT
 from labkit.slo_cases import generate_tests as generate_tests
-from labkit.slo_rules import RESERVED_LABELS, SLO, VERSION, Alert, Options, dump, ratio_record
+from labkit.slo_rules import (
+    RESERVED_LABELS,
+    SLO,
+    VERSION,
+    Alert,
+    Options,
+    dump,
+    ratio_record,
+    tile_record,
+)
 from labkit.slo_rules import generate as generate
 from labkit.slo_rules import render as render
 from labkit.slo_rules import window_into as window_into
@@ -101,6 +110,7 @@ __all__ = [
     "profile",
     "ratio_record",
     "render",
+    "tile_record",
     "window_into",
 ]
 

@@ -366,18 +366,38 @@ def basic_auth(config: LabConfig, paths: LabPaths) -> dict[str, Any]:
 
 #: A lab of more nodes than this records its SLOs' long windows less often (`rule_tiers`).
 TIERED_FROM_NODES = 100
-#: (unscaled window from, interval): lab-day's 12m every 5 s, 48m every 15 s, 2h24m and the
-#: period's ratio every 30 s; the shorter windows, the metadata and the alerts every second.
-RULE_TIERS = ((6 * 3600.0, "5s"), (86400.0, "15s"), (3 * 86400.0, "30s"))
+#: (unscaled window from, interval): lab-day's 2h24m and the period's ratio every 30 s; its
+#: other windows with the tiles, every 10 s (labkit.slo_rules.Options).
+RULE_TIERS = ((3 * 86400.0, "30s"),)
+
+
+def tiled(config: LabConfig) -> bool:
+    """Whether the lab builds its SLOs' long windows from tiles (labkit.slo_rules.Options):
+    a lab of more than TIERED_FROM_NODES nodes. Its past then holds the tiles, not the base
+    window's ratio (labkit.past)."""
+    return config.nodes > TIERED_FROM_NODES
+
+
+#: Go's garbage collector target for a big lab's Prometheus: a collection when the heap has
+#: grown 300 % (Go's default is 100 %). Scraping 1,000 nodes a second churns through its heap
+#: about once a second; at 300 % it collects a third as often, for about 0.15 core less
+#: (benchmarks/big_lab.py) and up to twice the memory (about 0.8 GB at 1,000 nodes).
+BIG_LAB_GOGC = "300"
+
+
+def prometheus_env(config: LabConfig) -> dict[str, str]:
+    """What Prometheus adds to its environment: GOGC for a big lab (`tiled`), else nothing."""
+    return {"GOGC": BIG_LAB_GOGC} if tiled(config) else {}
 
 
 def rule_tiers(config: LabConfig) -> tuple[tuple[float, str], ...]:
-    """How often the lab records its SLOs' long windows. A rate over a long window reads every
-    sample in it: a 12-node lab affords them every second (and the lessons' timings are then
-    theory's), a lab of 1,000 could not finish them within a second (benchmarks/big_lab.py),
-    so above TIERED_FROM_NODES nodes the long windows are recorded every 5 to 30 s, as Sloth's
-    rule_intervals plugin does for a whole SLO: a ticket then fires up to that much later."""
-    return RULE_TIERS if config.nodes > TIERED_FROM_NODES else ()
+    """How often the lab records its SLOs' longest windows. A 12-node lab records every window
+    every second over the raw series (and the lessons' timings are then theory's); a lab of
+    1,000 could not (benchmarks/big_lab.py), so above TIERED_FROM_NODES nodes the windows are
+    built from tiles every 10 s, and the longest (lab-day: 2h24m, 864 tiles per node) and the
+    period's ratio (8,640) every 30 s, as Sloth's rule_intervals plugin does for a whole SLO:
+    a ticket then fires up to that much later."""
+    return RULE_TIERS if tiled(config) else ()
 
 
 def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT) -> list[Path]:
@@ -392,7 +412,7 @@ def render_slo_rules(config: LabConfig, paths: LabPaths, source: Path = PROJECT)
     written = []
     for spec in sorted((source / "slo").glob("*.yml")):
         out = rules / f"slo-{spec.stem}.yml"
-        tiers = slo_spec.Options(tiers=rule_tiers(config))
+        tiers = slo_spec.Options(tiers=rule_tiers(config), tiles=tiled(config))
         out.write_text(
             slo_spec.render(slo_spec.load(spec), prof, str(spec.relative_to(source)), tiers)
         )
@@ -478,6 +498,7 @@ def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[C
              f"--web.listen-address={h}:{config.prometheus_port}",
              "--log.level=warn", *web],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],
+            prometheus_env(config),
         ),
         dashboard_component(config, paths),
     ]  # fmt: skip

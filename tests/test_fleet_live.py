@@ -113,6 +113,49 @@ def test_a_fault_expires_and_is_journalled_with_no_client_involved(fleet: Runnin
     assert fault_flags(fleet.url(3))["cpu_spike"] == 0
 
 
+def test_the_journal_ends_active_faults_when_the_fleet_stops_or_dies(tmp_path: Path) -> None:
+    """Ground truth stays true past the fleet's end: stopped (SIGTERM) with faults active,
+    the fleet journals their end then; killed (SIGKILL), the next fleet journals them ended
+    when the dead one was last alive (its heartbeat, within a second), and an expiry that
+    came before the death as an expiry."""
+    state = tmp_path / "lab"
+    with start_fleet(state, nodes=2) as running:
+        assert running.cli("inject", "--node", "1", "--failure", "error_burst",
+                           "--duration", "300").returncode == 0  # fmt: skip
+    stopped = time.time()
+    assert running.process.returncode == 0
+    events = list(read_journal(running.journal))
+    assert [(e["event"], e["node"], e.get("reason")) for e in events] == [
+        ("inject", 1, None),
+        ("recover", 1, "fleet-stopped"),
+    ]
+    assert stopped - 10 < events[1]["ts"] <= stopped
+    assert not (running.journal.parent / "fleet.alive").exists()  # a clean stop leaves none
+
+    with start_fleet(state, nodes=2) as running:
+        for node, failure, seconds in ((1, "cpu_spike", "300"), (2, "memory_leak", "1")):
+            assert running.cli("inject", "--node", str(node), "--failure", failure,
+                               "--duration", seconds).returncode == 0  # fmt: skip
+        time.sleep(2.5)  # node 2's fault expires before the fleet dies
+        running.process.kill()  # SIGKILL: no chance to journal anything
+        running.process.wait()
+        killed = time.time()
+    # the sweeper journalled node 2's expiry while alive; node 1's fault is an orphan
+    assert [e["event"] for e in read_journal(running.journal)][-3:] == [
+        "inject",
+        "inject",
+        "expire",
+    ]
+    time.sleep(1.5)
+    with start_fleet(state, nodes=2) as again:
+        last = list(read_journal(again.journal))[-1]
+        said = again.process.stdout
+    assert last["event"] == "recover" and last["reason"] == "fleet-died"
+    assert (last["node"], last["failure"]) == (1, "cpu_spike")
+    assert killed - 1.5 <= last["ts"] <= killed  # its heartbeat, not the restart
+    assert said is not None and b"ended with 1 fault active" in said.read()
+
+
 def test_crash_over_http_and_early_recovery_through_the_cli(fleet: RunningFleet) -> None:
     fleet.cli("inject", "--node", "1", "--failure", "node_crash", "--duration", "600")
     assert get(fleet.url(1) + "/metrics")[0] == 503

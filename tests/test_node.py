@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from labkit.errors import InvalidInput
 from labkit.exposition import render
 from labkit.failures import FAILURE_MODES
-from labkit.journal import Journal, read_journal
+from labkit.journal import Journal, close_orphans, read_journal
 from labkit.node import Node
 from tests.conftest import FakeClock
 
@@ -132,3 +132,54 @@ def test_bad_input_raises_naming_the_field_and_changes_nothing(
 def test_a_close_name_gets_a_suggestion() -> None:
     with pytest.raises(InvalidInput, match="Did you mean cpu_spike"):
         Node(1).inject("CPU", 10)
+
+
+def test_a_stopping_node_journals_the_end_of_its_active_faults(
+    node: Node, clock: FakeClock
+) -> None:
+    node.inject("cpu_spike", 60)
+    node.inject("error_burst", 2)
+    clock.advance(5)  # error_burst expired on its own first
+    assert node.stop() == ["cpu_spike"]
+    assert node.stop() == []  # once
+    assert node.journal.path is not None
+    last = list(read_journal(node.journal.path))[-2:]
+    assert [(e["event"], e["failure"], e.get("reason")) for e in last] == [
+        ("expire", "error_burst", None),
+        ("recover", "cpu_spike", "fleet-stopped"),
+    ]
+    assert last[1]["ts"] == round(clock.now, 3)
+    assert node.faults()["history"][0]["ended_by"] == "fleet-stopped"
+
+
+def test_orphans_of_a_dead_fleet_end_when_it_was_last_alive(tmp_path: Path) -> None:
+    """A fault the journal holds as active after its fleet died: ended at the fleet's last
+    heartbeat; one whose planned end came first, expired then; a restarted fault once, at
+    its latest plan; ended faults are left alone; nothing to do, nothing written."""
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("inject", 100.0, 1, "cpu_spike", duration_seconds=60, ends_at=160.0)
+    journal.append("inject", 110.0, 2, "error_burst", duration_seconds=5, ends_at=115.0)
+    journal.append("inject", 120.0, 1, "cpu_spike", duration_seconds=60, ends_at=180.0,
+                   restarted=True)  # fmt: skip
+    journal.append("inject", 125.0, 3, "node_crash", duration_seconds=9, ends_at=134.0)
+    journal.append("recover", 126.0, 3, "node_crash", duration_seconds=9)
+    assert close_orphans(journal, last_alive=130.0, now=500.0) == 2
+    assert journal.path is not None
+    added = [(e["event"], e["node"], e["failure"], e["ts"], e.get("reason"))
+             for e in list(read_journal(journal.path))[5:]]  # fmt: skip
+    assert added == [  # in time order
+        ("expire", 2, "error_burst", 115.0, None),
+        ("recover", 1, "cpu_spike", 130.0, "fleet-died"),
+    ]
+    assert close_orphans(journal, last_alive=None, now=600.0) == 0
+    assert len(list(read_journal(journal.path))) == 7
+
+
+def test_orphans_with_no_heartbeat_end_when_they_are_found(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("inject", 100.0, 1, "latency_spike", duration_seconds=600, ends_at=700.0)
+    assert close_orphans(journal, last_alive=None, now=300.0) == 1
+    assert journal.path is not None
+    last = list(read_journal(journal.path))[-1]
+    assert (last["event"], last["ts"], last["reason"]) == ("recover", 300.0, "fleet-died")
+    assert close_orphans(Journal(None), None, 1.0) == 0  # no journal, nothing to close

@@ -83,6 +83,36 @@ def test_the_recorded_sli_is_errors_over_requests_per_base_window() -> None:
     assert 0 < mean < 0.002  # at rest: a few slow requests in ten thousand
 
 
+def test_a_big_labs_past_holds_the_tiles_its_rules_sum() -> None:
+    """With tiles (a lab of more than 100 nodes), the past holds each SLO's error and total
+    rates per base window, named and labelled as the tile rules record them, instead of the
+    base window's ratio; their ratio is the ratio the small lab's past holds."""
+    from labkit.stack import LabConfig, tiled
+
+    assert tiled(LabConfig(nodes=101)) and not tiled(CONFIG)
+    p = past.plan(CONFIG, NOW)
+    sim = past.simulate_fleet(CONFIG, p)
+    steps = {n: past.stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
+    labels = {n: {"job": "edge-nodes", "node": str(n)} for n in steps}
+    slos = slo_spec.load(slo_spec.LAB_SPEC)
+    ratios, _ = past.recorded_lines(slos, p, steps, labels)
+    tiles, skipped = past.recorded_lines(slos, p, steps, labels, tiles=True)
+    assert skipped == [] and len(tiles) == 2 * len(ratios)
+    assert not any(k.startswith("slo:sli_error:") for k in tiles)
+    key = next(k for k in ratios if 'sloth_slo="node-availability"' in k and 'node="2"' in k)
+    labels_text = key[key.index("{") :]
+    errors = tiles[f"slo:sli_errors:rate10s{labels_text}"]
+    total = tiles[f"slo:sli_total:rate10s{labels_text}"]
+    assert len(errors) == len(total) == 86400 / 10
+    expected = np.diff(steps[2].success + steps[2].errors)[-len(total) :] / 10
+    assert [float(v) for _, v in total] == pytest.approx(expected.tolist())
+    ratio = {e: float(v) for e, v in ratios[key]}
+    pairs = [(e, float(x) / float(t)) for (e, x), (_, t) in zip(errors, total, strict=True)]
+    assert [r for e, r in pairs if e in ratio] == pytest.approx(
+        [ratio[e] for e, _ in pairs if e in ratio]
+    )
+
+
 @pytest.mark.parametrize(
     "query",
     [

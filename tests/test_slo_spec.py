@@ -556,27 +556,65 @@ def test_scoring_reads_the_generated_rules_as_prometheus_would_from_the_file(nam
     assert len(rendered) == 8 and all(r.expr != r.original for r in rendered)  # records inlined
 
 
-def test_a_big_lab_records_its_long_windows_in_groups_of_their_own(tmp_path: Path) -> None:
-    """Sloth's rule_intervals, window by window: above 100 nodes the lab records lab-day's
-    12m every 5 s, 48m every 15 s, 2h24m and the period every 30 s; every record once, the
-    rest as Sloth writes it, and promtool accepts the file."""
-    from labkit.slo_rules import Options, generate
-    from labkit.stack import LabConfig, rule_tiers
+def test_a_big_lab_builds_its_windows_from_10s_tiles(tmp_path: Path) -> None:
+    """Above 100 nodes, every events SLO records its error and total rates over the base
+    window (10 s) every 10 s, and in the same group every longer window up to 48m as the
+    ratio of those tiles' sums; 2h24m and the period, from the tiles too, every 30 s (Sloth's
+    rule_intervals, window by window); the base window stays Sloth's rate over the raw
+    series, every second; a raw_query SLO is never tiled; promtool accepts the file."""
+    from labkit.slo_rules import Options, generate, tile_record
+    from labkit.stack import LabConfig, rule_tiers, tiled
 
     assert rule_tiers(LabConfig(nodes=12)) == () and rule_tiers(LabConfig(nodes=100)) == ()
-    tiers = rule_tiers(LabConfig(nodes=1000))
+    assert not tiled(LabConfig(nodes=100)) and tiled(LabConfig(nodes=101))
+    big = LabConfig(nodes=1000)
     slos = slo_spec.load(slo_spec.LAB_SPEC)
     prof = slo_spec.profile("lab-day", lab=True)
-    plain, tiered = generate(slos, prof), generate(slos, prof, Options(tiers=tiers))
-    records = [r for g in plain["groups"] for r in g["rules"]]
-    assert sorted(map(str, records)) == sorted(str(r) for g in tiered["groups"] for r in g["rules"])
-    every = {g["name"].removeprefix("sloth-slo-sli-recordings-edge-availability"):
-             (g.get("interval"), [r["labels"]["sloth_window"] for r in g["rules"]])
-             for g in tiered["groups"] if g["name"].startswith("sloth-slo-sli-recordings-edge-availability")}  # fmt: skip
-    assert every == {"": (None, ["10s", "1m", "2m", "4m"]), "-every-5s": ("5s", ["12m"]),
-                     "-every-15s": ("15s", ["48m"]), "-every-30s": ("30s", ["2h24m", "1d"])}  # fmt: skip
-    assert not any("interval" in g for g in tiered["groups"] if "-every-" not in g["name"])
-    rules = tmp_path / "tiered.yml"
-    rules.write_text(slo_spec.dump(tiered))
+    plain = generate(slos, prof)
+    doc = generate(slos, prof, Options(tiers=rule_tiers(big), tiles=tiled(big)))
+    sli = {g["name"].removeprefix("sloth-slo-").removesuffix("-edge-node-availability"):
+           (g.get("interval"), [r["record"].split(":")[1] + "/" + r["labels"]["sloth_window"]
+                                for r in g["rules"]])
+           for g in doc["groups"] if "sli-" in g["name"] and "edge-node-availability" in g["name"]}  # fmt: skip
+    assert sli == {
+        "sli-tiles": ("10s", ["sli_errors/10s", "sli_total/10s", "sli_error/1m", "sli_error/2m",
+                              "sli_error/4m", "sli_error/12m", "sli_error/48m"]),
+        "sli-recordings": (None, ["sli_error/10s"]),
+        "sli-recordings-edge-node-availability-every-30s": ("30s", ["sli_error/2h24m", "sli_error/1d"]),
+    }  # fmt: skip
+    # everything else as Sloth writes it, at the global interval
+    rest = [g for g in doc["groups"] if "-sli-" not in g["name"]]
+    assert rest == [g for g in plain["groups"] if "-sli-" not in g["name"]]
+    tiles = {g["name"]: g for g in doc["groups"] if "-tiles-" in g["name"]}
+    assert sorted(tiles) == [f"sloth-slo-sli-tiles-edge-{s}" for s in
+                             ("availability", "latency", "node-availability", "node-latency")]  # fmt: skip
+    node = tiles["sloth-slo-sli-tiles-edge-node-availability"]
+    assert [(r["record"], r["expr"]) for r in node["rules"][:2]] == [
+        (
+            "slo:sli_errors:rate10s",
+            'sum by (node) (rate(node_requests_total{status="error"}[10s]))',
+        ),
+        ("slo:sli_total:rate10s", "sum by (node) (rate(node_requests_total[10s]))"),
+    ]
+    exprs = {r["labels"]["sloth_window"]: r["expr"] for g in doc["groups"] for r in g["rules"]
+             if "sli-" in g["name"] and "edge-node-availability" in g["name"]}  # fmt: skip
+    assert "rate(node_requests_total" in exprs["10s"] and "sum_over_time" not in exprs["10s"]
+    sel = '{sloth_id="edge-node-availability", sloth_service="edge", sloth_slo="node-availability"}'
+    for window in ("1m", "2m", "4m", "12m", "48m", "2h24m", "1d"):
+        assert exprs[window] == (
+            f"sum_over_time({tile_record('errors', '10s')}{sel}[{window}])\n/\n"
+            f"sum_over_time({tile_record('total', '10s')}{sel}[{window}])\n"
+        )
+    raw = slo_spec.parse(
+        {"version": "prometheus/v1", "service": "svc", "slos": [{"name": "raw", "objective": 99,
+         "sli": {"raw": {"error_ratio_query": "avg_over_time(x[{{.window}}])"}},
+         "alerting": {"page_alert": {"disable": True}, "ticket_alert": {"disable": True}}}]},
+        "raw.yml",
+    )  # fmt: skip
+    untiled = generate(raw, prof, Options(tiles=True))
+    assert not any("-tiles-" in g["name"] for g in untiled["groups"])
+    assert "sum_over_time(slo:sli_errors" not in slo_spec.dump(untiled)
+    rules = tmp_path / "tiles.yml"
+    rules.write_text(slo_spec.dump(doc))
     check = promtool("check", "rules", str(rules))
     assert check.returncode == 0, check.stdout + check.stderr
