@@ -14,9 +14,10 @@ engine, labkit.history, and `promtool tsdb create-blocks-from openmetrics`):
                     over the whole SLO period (1 day), one sample per base window: what the
                     period rule averages (labkit.slo_spec reads it with a subquery whose step
                     is the base window, so a backfilled sample and a live one weigh the same);
-                    in a big lab (labkit.stack.tiled), each SLO's tiles instead (its error and
-                    total rates over each base window: `slo:sli_errors:rate10s`,
-                    `slo:sli_total:rate10s`), which its long windows and period sum
+                    in a big lab (`tiles=True`, labkit.stack.tiled), each SLO's tiles instead
+                    (its error and total rates over each base window:
+                    `slo:sli_errors:rate10s`, `slo:sli_total:rate10s`), which its long
+                    windows and period sum
 
 The seam: the simulation ends at a whole second (`Plan.seam`); each node's traffic counters
 there are its `Origin`. The live nodes' model time starts at the past's beginning and their
@@ -397,16 +398,16 @@ def simulate_fleet(config: LabConfig, p: Plan) -> Simulated:
 
 
 def write_openmetrics(
-    config: LabConfig, sim: Simulated, slos: list[SLO], folder: Path
+    config: LabConfig, sim: Simulated, slos: list[SLO], folder: Path, tiles: bool = False
 ) -> tuple[list[Path], int, list[str]]:
     """The past as OpenMetrics files in `folder`, one per 2 h block (promtool parses a file
     once per block it spans), written node by node and series by series so that memory holds
     one node's text at a time, not the fleet's (a 1,000-node lab's past is tens of millions
-    of samples): the files, the number of samples, the SLOs left out."""
+    of samples): the files, the number of samples, the SLOs left out. With `tiles` (a big
+    lab's rules, labkit.stack.tiled), the SLOs' tiles instead of their base ratio."""
     import numpy as np
 
     from labkit.history import BLOCK_SECONDS, _stamp, node_lines
-    from labkit.stack import tiled
 
     p, layout = sim.plan, config.layout()
     instance = {n: f"{layout.host}:{port}" for n, port in layout.ports.items()}
@@ -434,9 +435,7 @@ def write_openmetrics(
                 samples += chunk.count("\n")
                 out(b, chunk)
         steps = {n: stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
-        for series, epochs, values in recorded_series(
-            slos, p, steps, labels_of, tiled(config), skipped
-        ):
+        for series, epochs, values in recorded_series(slos, p, steps, labels_of, tiles, skipped):
             blocks = (epochs // BLOCK_SECONDS).astype(np.int64)
             for b in np.unique(blocks).tolist():
                 rows = blocks == b
@@ -460,16 +459,17 @@ def backfill(
     data_dir: Path,
     report: Report | None = None,
     workers: int = 2,
+    tiles: bool = False,
 ) -> Past:
     """Write the simulated past as OpenMetrics files and backfill them into `data_dir` with
-    promtool, `workers` blocks at a time, the biggest first."""
+    promtool, `workers` blocks at a time, the biggest first; `tiles` as write_openmetrics."""
     from labkit.history import backfill as promtool_backfill
 
     began = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="labkit-past-"))
     try:
-        paths, samples, skipped = write_openmetrics(config, sim, slos, staging)
+        paths, samples, skipped = write_openmetrics(config, sim, slos, staging, tiles)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             pending = [
                 pool.submit(promtool_backfill, path, data_dir)

@@ -61,6 +61,7 @@ from labkit.processes import (
     ProcessFiles,
     check_port_free,
     http_ok,
+    responds,
     tail,
 )
 from labkit.resources import PROJECT  # prometheus/, alertmanager/, slo/
@@ -807,7 +808,7 @@ def _backfill_past(config: LabConfig, paths: LabPaths, sim: Any, progress: Progr
 
     slos = [s for spec in sorted((PROJECT / "slo").glob("*.yml")) for s in slo_spec.load(spec)]
     data = paths.prometheus / "data"
-    result = past_mod.backfill(config, sim, slos, data)
+    result = past_mod.backfill(config, sim, slos, data, tiles=tiled(config))
     result = past_mod.close_gap(config, result, time.time() + past_mod.LEAD_SECONDS, data)
     result.save(paths.past)
     skipped = f"; no past for {', '.join(result.skipped_slos)}" if result.skipped_slos else ""
@@ -1093,7 +1094,9 @@ def status_rows(settings: Settings) -> tuple[LabConfig | None, list[dict[str, An
         if pid is None:
             state = "not running"
         else:
-            state = "running" if http_ok(comp.ready_url) else "not responding"
+            # a node down by node_crash answers 503 on the fleet's ready address: it runs
+            up = http_ok(comp.ready_url) or (comp.name == "fleet" and responds(comp.ready_url))
+            state = "running" if up else "not responding"
         rows.append({"component": comp.name, "pid": pid, "state": state, "url": comp.ready_url})
     return config, rows
 

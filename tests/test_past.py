@@ -61,11 +61,16 @@ def test_gap_samples_are_what_the_live_node_serves() -> None:
     assert tuple(gap[1].buckets[2]) == snap.bucket_counts
 
 
-def test_the_recorded_sli_is_errors_over_requests_per_base_window() -> None:
+def stepped_past() -> tuple[past.Plan, dict[int, past.Counters], dict[int, dict[str, str]]]:
+    """CONFIG's simulated past, one point per base window per node, and the nodes' labels."""
     p = past.plan(CONFIG, NOW)
     sim = past.simulate_fleet(CONFIG, p)
     steps = {n: past.stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
-    labels = {n: {"job": "edge-nodes", "node": str(n)} for n in steps}
+    return p, steps, {n: {"job": "edge-nodes", "node": str(n)} for n in steps}
+
+
+def test_the_recorded_sli_is_errors_over_requests_per_base_window() -> None:
+    p, steps, labels = stepped_past()
     slos = slo_spec.load(slo_spec.LAB_SPEC)
     recorded, skipped = past.recorded_lines(slos, p, steps, labels)
     assert skipped == []
@@ -90,10 +95,7 @@ def test_a_big_labs_past_holds_the_tiles_its_rules_sum() -> None:
     from labkit.stack import LabConfig, tiled
 
     assert tiled(LabConfig(nodes=101)) and not tiled(CONFIG)
-    p = past.plan(CONFIG, NOW)
-    sim = past.simulate_fleet(CONFIG, p)
-    steps = {n: past.stepped(sim.coarse[n], sim.fine[n], p) for n in sim.coarse}
-    labels = {n: {"job": "edge-nodes", "node": str(n)} for n in steps}
+    p, steps, labels = stepped_past()
     slos = slo_spec.load(slo_spec.LAB_SPEC)
     ratios, _ = past.recorded_lines(slos, p, steps, labels)
     tiles, skipped = past.recorded_lines(slos, p, steps, labels, tiles=True)

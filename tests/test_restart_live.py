@@ -20,9 +20,18 @@ from typing import Any
 import pytest
 
 from labkit.errors import PortInUse
+from labkit.journal import read_journal
 from labkit.lab import Lab
 from labkit.processes import alive, http_ok
-from labkit.stack import NAMES, LabPaths, config_digest, config_files, read_pid, up
+from labkit.stack import (
+    NAMES,
+    LabPaths,
+    config_digest,
+    config_files,
+    read_pid,
+    status_rows,
+    up,
+)
 from tests.conftest import running_lab, wait_for
 
 pytestmark = pytest.mark.live
@@ -111,7 +120,10 @@ def test_a_dead_alertmanager_restarts_alone_and_prometheus_keeps_its_alerts(lab:
 def test_a_dead_fleet_restarts_alone_without_its_past(lab: Lab) -> None:
     before = pids(lab)
     assert "--past" in argv(before["fleet"])  # the first start carried on from the past
+    lab.inject(2, "cpu_spike", 300)
+    time.sleep(1.2)  # a heartbeat after the injection
     kill(lab, "fleet")
+    killed = time.time()
     wait_for("Prometheus to see every node down",
              lambda: all(t["health"] == "down" for t in lab.targets()))  # fmt: skip
 
@@ -127,6 +139,19 @@ def test_a_dead_fleet_restarts_alone_without_its_past(lab: Lab) -> None:
     # `up` returned once Prometheus scraped every node again
     targets = lab.targets()
     assert len(targets) == NODES and all(t["health"] == "up" for t in targets), targets
+    # the dead fleet's fault ended with it, in the journal, when it was last alive
+    journal = LabPaths(lab.settings.state_dir).journal / "injections.jsonl"
+    last = list(read_journal(journal))[-1]
+    assert (last["event"], last["node"], last["reason"]) == ("recover", 2, "fleet-died")
+    assert killed - 1.5 <= last["ts"] <= killed
+    assert lab.status([2])[0]["active"] == []  # the new fleet starts clean
+
+
+def test_status_says_the_fleet_runs_while_node_1_is_down_by_node_crash(lab: Lab) -> None:
+    """The fleet's ready address is node 1's /health, which answers 503 during node_crash."""
+    lab.inject(1, "node_crash", 5)
+    _, rows = status_rows(lab.settings)
+    assert {r["component"]: r["state"] for r in rows}["fleet"] == "running"
 
 
 @pytest.mark.timeout(120)
