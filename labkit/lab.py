@@ -29,7 +29,7 @@ from typing import Any
 
 from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
-from labkit.errors import InvalidInput, LabkitError, LabNotRunning
+from labkit.errors import InvalidInput, LabkitError, LabNotRunning, LabNotStarted
 from labkit.recording import HistoryInfo
 from labkit.recovery import Recovery
 from labkit.settings import Settings
@@ -178,7 +178,12 @@ class Lab:
             return cls.replay(state_dir, **config)
         try:
             return cls.connect(state_dir)
-        except LabNotRunning:
+        except LabNotRunning as exc:
+            from labkit.hub import problem
+
+            said = problem(exc.state_dir)  # under JupyterHub: the lab failed to start
+            if said is not None:
+                raise LabNotStarted(said) from None
             return cls.start(state_dir, **config)
 
     def stop(self) -> None:
