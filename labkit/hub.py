@@ -202,13 +202,18 @@ def servers(state: str | Path) -> dict[str, Any]:
     and the Alertmanager view."""
     from labkit import auth
     from labkit.addresses import prometheus_page
+    from labkit.errors import LabkitError
     from labkit.stack import LabPaths, load_config, recorded_classic_ui
 
     paths = LabPaths(Path(state))
     config = load_config(paths)
     if config is None:
         return {}
-    headers = {"Authorization": auth.read(paths.state).header} if config.auth else {}
+    try:
+        headers = {"Authorization": auth.read(paths.state).header} if config.auth else {}
+    except LabkitError as exc:  # the server starts all the same, without the proxy
+        say(f"the server does not proxy the lab: {exc}")
+        return {}
     classic = recorded_classic_ui(paths)
     graph = prometheus_page("", "graph", bool(classic)).lstrip("/")
     pages = f"{PAGES}/voila/render"
