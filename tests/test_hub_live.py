@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -64,15 +65,31 @@ class Hub:
             text = r.read()
         return json.loads(text) if text else None
 
-    def get(self, path: str) -> tuple[int, str, str]:
-        """A GET through the hub (its proxy, the user's server): status, content type, body."""
+    def get(self, path: str, follow: bool = True) -> tuple[int, str, str]:
+        """A GET through the hub (its proxy, the user's server): status, content type (or
+        where a redirect goes, when not followed), body."""
         request = urllib.request.Request(f"{self.url}{path}",
                                          headers={"Authorization": f"token {self.token}"})  # fmt: skip
+        opener = urllib.request.build_opener(*([] if follow else [_Stay()]))
         try:
-            with urllib.request.urlopen(request, timeout=60) as r:
+            with opener.open(request, timeout=60) as r:
                 return r.status, r.headers.get("Content-Type", ""), r.read().decode()
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
+            said = exc.headers.get("Location" if exc.code in (301, 302) else "Content-Type", "")
+            return exc.code, said, exc.read().decode()
+
+    def websocket(self, path: str) -> None:
+        """A websocket through the hub, as a browser of the hub's origin opens one."""
+        from tornado import httpclient, ioloop, websocket
+
+        async def connect() -> None:
+            url = f"ws{self.url.removeprefix('http')}{path}"
+            request = httpclient.HTTPRequest(
+                url, headers={"Authorization": f"token {self.token}", "Origin": self.url}
+            )
+            (await websocket.websocket_connect(request)).close()
+
+        ioloop.IOLoop().run_sync(connect, timeout=30)
 
     def server(self, user: str) -> dict[str, Any] | None:
         return self.api("GET", f"/users/{user}").get("servers", {}).get("")
@@ -82,6 +99,11 @@ class Hub:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +148,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         if proxy.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(proxy.read_text()), signal.SIGTERM)
+
+
+def _wait_ready(hub: Hub, user: str) -> None:
+    try:
+        wait_for(f"{user}'s server", lambda: (hub.server(user) or {}).get("ready"), timeout=200)
+    except AssertionError as exc:
+        raise AssertionError(f"{user}'s server did not start; the log:\n{hub.tail()}") from exc
 
 
 def _answers(hub: Hub) -> bool:
@@ -184,13 +213,7 @@ def test_each_learner_gets_a_lab_of_their_own_stopped_with_their_server(hub: Hub
     for user in learners:  # both start at once
         hub.api("POST", f"/users/{user}/server")
     for user in learners:
-        try:
-            wait_for(f"{user}'s server", lambda u=user: (hub.server(u) or {}).get("ready"),
-                     timeout=200)  # fmt: skip
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{user}'s server did not start; the hub's log:\n{hub.tail()}"
-            ) from exc
+        _wait_ready(hub, user)
 
     # every learner's lab: up with every target, on ports of its own, with its own secret
     ports = {}
@@ -213,9 +236,15 @@ def test_each_learner_gets_a_lab_of_their_own_stopped_with_their_server(hub: Hub
     status, kind, body = hub.get("/user/ada/prometheus/classic/graph")
     assert status == 200 and "text/html" in kind, body[:500]
     assert "/user/ada/prometheus/classic/static/" in body  # its links go through the hub
+    # its redirects too, the prefix once (Prometheus knows it, and the proxy adds it)
+    assert hub.get("/user/ada/prometheus/", follow=False)[:2] == (
+        302, "/user/ada/prometheus/classic/graph")  # fmt: skip
     status, _, body = hub.get("/user/ada/labkit/voila/render/alertmanager.ipynb")
     assert status == 200, body[:500]
-    assert "/user/ada/labkit/voila/" in body  # Voilà's client addresses under the hub's path
+    assert '"baseUrl": "/user/ada/labkit/"' in body  # Voilà's client addresses: the hub's path
+    kernel = re.findall(r'"kernelId": "([0-9a-f-]{36})"', body)
+    assert kernel, body[:500]  # the page's kernel, and its channels through the hub
+    hub.websocket(f"/user/ada/labkit/api/kernels/{kernel[0]}/channels")
     status, _, body = hub.get("/user/ada/alertmanager/api/v2/status")
     assert status == 200 and "cluster" in json.loads(body), body
     status, _, body = hub.get("/user/ada/server-proxy/servers-info")
@@ -246,6 +275,22 @@ def test_each_learner_gets_a_lab_of_their_own_stopped_with_their_server(hub: Hub
     assert not (hub.state("ada") / "lab.json").exists()
     print(f"ada's server and lab stopped in {time.monotonic() - started:.1f} s")
     assert _all_up(hub.state("grace")) is not None
+
+    # ada comes back: her lab on her last ports again (the same series); then stopped and
+    # started again at once: the new server waits for the old lab to be down, and keeps its own
+    hub.api("POST", "/users/ada/server")
+    _wait_ready(hub, "ada")
+    wait_for("every target of ada's lab up", lambda: _all_up(hub.state("ada")), timeout=60)
+    assert _ports(hub.state("ada")) == ports["ada"]
+    hub.api("DELETE", "/users/ada/server")
+    wait_for("ada's server to stop", lambda: hub.server("ada") is None, timeout=60)
+    hub.api("POST", "/users/ada/server")
+    _wait_ready(hub, "ada")
+    wait_for("every target of ada's lab up", lambda: _all_up(hub.state("ada")), timeout=60)
+    said = hub.log.read_text()
+    lab = hub.state("ada")
+    assert said.rindex(f"stopping the lab in {lab}") < said.rindex(f"starting the lab in {lab}")
+    assert _lab_pids(lab) and _all_up(lab) is not None
 
     # grace is idle: the culler stops her server, and so her lab
     wait_for("grace's server to be culled", lambda: hub.server("grace") is None,
