@@ -159,3 +159,45 @@ def test_without_a_server_command_it_says_so(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert done.returncode == 2
     assert "the single-user server's command is missing" in done.stderr
+
+
+def test_a_killed_server_is_seen_ending_too(tmp_path: Path) -> None:
+    """The server killed outright (SIGKILL: no handler runs): the watcher, in a session of its
+    own, still sees it end, runs `labkit down` and lets go of the lock."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    env = {**os.environ, "PATH": str(bare), "PYTHONPATH": str(REPO)}
+    env.pop("LABKIT_STATE_DIR", None)
+    killed = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    done = subprocess.run(
+        [sys.executable, "-m", "labkit.hub", "--no-lessons", "--", sys.executable, "-c", killed],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == -9
+    assert "has ended; stopping the lab in" in done.stderr, done.stderr
+    assert "labkit down: nothing was running" in done.stderr
+    assert not list(tmp_path.glob("*.ipynb"))  # --no-lessons
+    with open(tmp_path / ".lab" / hub.LOCK_FILE) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_lab_start_under_jupyterhub_starts_the_lab_as_the_hub_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lab.open() with no lab and no recorded problem (the learner stopped it) starts one with
+    its secret, its pages under the server's prefix and free ports, not the seed's."""
+    import labkit.lab
+    from labkit import Lab
+    from labkit.stack import AUTO_PORTS
+
+    started: list[LabConfig] = []
+    monkeypatch.setattr(labkit.lab, "up", lambda config, *args, **kwargs: started.append(config))
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    Lab.open(tmp_path / ".lab")
+    (config,) = started
+    assert config.auth and config.proxy_prefix == "/user/ada/"
+    assert AUTO_PORTS[0] <= config.base_port < config.dashboard_port <= AUTO_PORTS[1]
+    monkeypatch.delenv("JUPYTERHUB_USER")
+    Lab.start(tmp_path / "other", nodes=2)
+    assert not started[-1].auth and started[-1].base_port == 8001  # elsewhere: as before
