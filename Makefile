@@ -11,6 +11,10 @@
 #                component, N labs side by side), one big lab (12 and 1,000 nodes: rule groups
 #                and detection)
 #   make down    stop the lab: runs `labkit down` (the venv's labkit: .venv/bin/labkit down)
+#   make hub     JupyterHub on 127.0.0.1:31800 for a class on one host, each learner's server
+#                with its own lab (deploy/jupyterhub/jupyterhub_config.py says how, and its
+#                settings); any user name, the password in .hub/password. Ctrl-C stops the hub,
+#                every learner's server and their labs
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
 #
@@ -21,7 +25,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab down test lint bench clean os-packages test-packages
+HUB_STAMP := $(VENV)/.hub-installed
+
+.PHONY: lab down test lint bench clean os-packages test-packages hub hub-packages
 
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) (Python packages; a minute or two the first time)"
@@ -32,6 +38,21 @@ $(STAMP): pyproject.toml
 
 os-packages:
 	@scripts/ensure-os-packages.sh prometheus prometheus-alertmanager
+
+# JupyterHub, jupyter-server-proxy and the idle culler (the `hub` extra), and JupyterHub's
+# proxy, configurable-http-proxy, from npm into node_modules/ (package.json, package-lock.json)
+$(HUB_STAMP): $(STAMP)
+	@$(PY) -m pip install --quiet -e '.[dev,notebooks,hub]'
+	@touch $(HUB_STAMP)
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+hub-packages: $(HUB_STAMP) node_modules/.package-lock.json
+
+hub: hub-packages os-packages
+	@$(PY) -m jupyterhub -f deploy/jupyterhub/jupyterhub_config.py
 
 # the tests also need a browser: Debian's chromium (Playwright drives it; no browser download)
 test-packages: os-packages
@@ -51,7 +72,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check labkit tests benchmarks scripts setup.py
 	$(VENV)/bin/mypy
 
-test: $(STAMP) test-packages lint
+test: $(STAMP) test-packages hub-packages lint
 	$(PY) -m pytest
 
 bench: $(STAMP) os-packages
@@ -65,4 +86,4 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.big_lab
 
 clean:
-	rm -rf $(VENV) .lab .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .lab .hub node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

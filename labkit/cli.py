@@ -334,6 +334,14 @@ def _add_up_down(sub: _Subcommands) -> None:
         "you alone), which labkit's tools send by themselves: for a shared host (default: on "
         "when JUPYTERHUB_USER is set, else off)",
     )
+    up.add_argument(
+        "--proxy-prefix",
+        default=None,
+        metavar="PATH",
+        help="the URL path under which a reverse proxy serves the lab's web UIs (Prometheus "
+        "at PATH/prometheus/, the pages at PATH/labkit/), as JupyterHub's jupyter-server-proxy "
+        "does (default: JUPYTERHUB_SERVICE_PREFIX under JupyterHub, else none)",
+    )
     sub.add_parser("down", help="stop the lab (the TSDB and silences are kept in .lab/)")
     lessons = sub.add_parser(
         "lessons",
@@ -629,12 +637,15 @@ def _up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     paths = LabPaths(settings.state_dir)
     current = load_config(paths)
     if current is None or not any(running(paths).values()):
-        current = LabConfig(auth=bool(os.environ.get("JUPYTERHUB_USER")))
+        hub = os.environ  # under JupyterHub: --auth, and the UIs under the server's prefix
+        current = LabConfig(auth=bool(hub.get("JUPYTERHUB_USER")),
+                            proxy_prefix=hub.get("JUPYTERHUB_SERVICE_PREFIX", ""))  # fmt: skip
     elif args.ports == "seed" or args.nodes not in (None, current.nodes):
         seed_ports: dict[str, Any] = {_dest(flag): port for flag, port, _ in PORT_FLAGS}
         current = replace(current, **seed_ports)
     chosen: dict[str, Any] = {"nodes": args.nodes, "seed": args.seed, "auth": args.auth,
-                              "slo_profile": args.slo_profile}  # fmt: skip
+                              "slo_profile": args.slo_profile,
+                              "proxy_prefix": args.proxy_prefix}  # fmt: skip
     chosen.update((_dest(flag), value) for flag, value in given.items())
     fields = {**current.__dict__, "past": not args.no_past}
     config = LabConfig(**{**fields, **{k: v for k, v in chosen.items() if v is not None}})

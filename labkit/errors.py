@@ -35,6 +35,9 @@ LabkitError                                 anything labkit raises on purpose; r
 │                                           shows it as a sentence
 ├── LabNotRunning                           no lab runs from the state folder (Lab.connect,
 │                                           `labkit dashboard`)
+├── LabNotStarted                           the lab JupyterHub starts with a learner's server
+│                                           did not start: the sentence labkit.hub recorded,
+│                                           shown by Lab.open without a traceback
 ├── CredentialsError                        a lab started with --auth: its secret cannot be
 │                                           read, or a listener refused the one given (401);
 │                                           bad input (exit 2) (labkit.auth)
@@ -249,6 +252,17 @@ class LabNotRunning(LabkitError):
             "state in the .lab/ folder of the project it was started in: work from inside that "
             "project, or name the folder with LABKIT_STATE_DIR (the CLI's --state-dir)."
         )
+
+
+class LabNotStarted(LabkitError):
+    """The lab that JupyterHub starts with a learner's server did not start (labkit.hub):
+    why, in a sentence, where a notebook shows it (no traceback)."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(said)
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead
+        return [f"labkit: {self}"]
 
 
 class CredentialsError(LabkitError):

@@ -29,7 +29,7 @@ from typing import Any
 
 from labkit.addresses import probe_classic_ui, prometheus_page
 from labkit.client import FleetClient, request_json
-from labkit.errors import InvalidInput, LabkitError, LabNotRunning
+from labkit.errors import InvalidInput, LabkitError, LabNotRunning, LabNotStarted
 from labkit.recording import HistoryInfo
 from labkit.recovery import Recovery
 from labkit.settings import Settings
@@ -147,9 +147,19 @@ class Lab:
     def start(
         cls, state_dir: Path | str | None = None, *, quiet: bool = True, **config: Any
     ) -> Lab:
-        """Start the embedded lab (LabConfig fields as keywords) and connect to it."""
+        """Start the embedded lab (LabConfig fields as keywords) and connect to it. Under
+        JupyterHub, as labkit.hub starts it: with its secret, its pages under the server's
+        prefix, on free ports (the last ones when free) unless ports are given."""
+        from labkit.stack import PORT_FIELDS, free_ports
+
         settings = Settings(Path(state_dir).resolve()) if state_dir else Settings.from_env()
+        shared = bool(os.environ.get("JUPYTERHUB_USER"))
+        if shared:
+            prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+            config = {"auth": True, "proxy_prefix": prefix, **config}
         lab_config = LabConfig(**config)
+        if shared and not any(field in config for field in PORT_FIELDS):
+            lab_config = free_ports(lab_config, LabPaths(settings.state_dir))
         up(lab_config, settings, out=io.StringIO() if quiet else sys.stdout)
         return cls(lab_config, settings)
 
@@ -178,7 +188,12 @@ class Lab:
             return cls.replay(state_dir, **config)
         try:
             return cls.connect(state_dir)
-        except LabNotRunning:
+        except LabNotRunning as exc:
+            from labkit.hub import problem
+
+            said = problem(exc.state_dir)  # under JupyterHub: the lab failed to start
+            if said is not None:
+                raise LabNotStarted(said) from None
             return cls.start(state_dir, **config)
 
     def stop(self) -> None:

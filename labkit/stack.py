@@ -87,9 +87,20 @@ class LabConfig:
     slo_profile: str = "lab-day"  # how the SLOs in slo/*.yml are compressed in time
     past: bool = True  # on a first start, backfill the fleet's at-rest past (labkit.past)
     auth: bool = False  # every listener asks for the lab's secret (labkit.auth)
+    #: the path under which a reverse proxy serves the lab's web UIs to a browser ("": none):
+    #: JupyterHub's jupyter-server-proxy, Prometheus at PREFIX/prometheus/, the pages at
+    #: PREFIX/labkit/ (labkit.hub). On loopback both stay where they are.
+    proxy_prefix: str = ""
 
     def __post_init__(self) -> None:
         check_fleet_size(self.nodes, self.base_port)
+        prefix = self.proxy_prefix
+        if prefix and not (
+            prefix.startswith("/") and prefix.endswith("/")
+            and all(c.isalnum() or c in "/-._~%@" for c in prefix)
+        ):  # fmt: skip
+            allowed = "a path that starts and ends with /, such as /user/alice/"
+            raise InvalidInput("--proxy-prefix", prefix, allowed)
         from labkit.slo_spec import profile
 
         profile(self.slo_profile)  # refuses a profile with windows under 4 scrapes
@@ -146,6 +157,11 @@ class LabConfig:
         from labkit.pages import path
 
         return path(self.dashboard_url, "alertmanager")
+
+    def proxied(self, name: str) -> str:
+        """Where the proxy serves one web UI ("prometheus", "labkit": the pages); "" when
+        no proxy does."""
+        return f"{self.proxy_prefix}{name}/" if self.proxy_prefix else ""
 
     def layout(self) -> FleetLayout:
         return FleetLayout.contiguous(self.nodes, self.base_port, self.host, seed=self.seed)
@@ -497,12 +513,20 @@ def components(config: LabConfig, paths: LabPaths, past: bool = False) -> list[C
              f"--storage.tsdb.path={paths.prometheus / 'data'}",
              "--storage.tsdb.retention.time=30d",
              f"--web.listen-address={h}:{config.prometheus_port}",
-             "--log.level=warn", *web],
+             "--log.level=warn", *web, *prometheus_behind_proxy(config)],
             f"{config.prometheus_url}/-/ready", [config.prometheus_port],
             prometheus_env(config),
         ),
         dashboard_component(config, paths),
     ]  # fmt: skip
+
+
+def prometheus_behind_proxy(config: LabConfig) -> list[str]:
+    """Behind a proxy, Prometheus' pages link under the proxy's path (its external URL)
+    while it still answers at / on loopback (its route prefix), where labkit calls it."""
+    if not config.proxy_prefix:
+        return []
+    return [f"--web.external-url={config.proxied('prometheus')}", "--web.route-prefix=/"]
 
 
 def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
@@ -533,6 +557,8 @@ def dashboard_component(config: LabConfig, paths: LabPaths) -> Component:
         # the secret, when the lab asks for one, from the state folder (labkit.pages.identity)
         "--Voila.identity_provider_class=labkit.pages.identity.LabIdentity",
     ]  # fmt: skip
+    if config.proxy_prefix:  # the browser's addresses under the proxy's path; served at /
+        argv += [f"--Voila.base_url={config.proxied('labkit')}", "--Voila.server_url=/"]
     return Component("dashboard", argv, f"{config.dashboard_url}/", [config.dashboard_port], env)
 
 
