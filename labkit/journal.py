@@ -48,6 +48,14 @@ class Journal:
 HEARTBEAT_SECONDS = 1.0
 
 
+def _is_event(e: dict[str, Any]) -> bool:
+    return (
+        isinstance(e.get("node"), int)
+        and isinstance(e.get("ts"), int | float)
+        and (e.get("event") in ("inject", "expire", "recover"))
+    )
+
+
 def open_faults(events: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
     """The faults a journal holds as not ended: {(node, failure): their latest inject}."""
     active: dict[tuple[int, str], dict[str, Any]] = {}
@@ -67,7 +75,19 @@ def close_orphans(journal: Journal, last_alive: float | None, now: float) -> int
     alive (`last_alive`, its heartbeat; `now` when unknown). Returns how many were ended."""
     if journal.path is None:
         return 0
-    orphans = open_faults(list(read_journal(journal.path)))
+    events: list[Any] = []
+    text = (
+        journal.path.read_text(encoding="utf-8", errors="replace") if journal.path.exists() else ""
+    )
+    if text and not text.endswith("\n"):  # cut short by a kill: what follows on a line of its own
+        with journal.path.open("a", encoding="utf-8") as f:
+            f.write("\n")
+    for line in text.splitlines():
+        try:  # a line cut short by a kill is no reason for the next fleet not to start
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    orphans = open_faults([e for e in events if isinstance(e, dict) and _is_event(e)])
     gone = min(last_alive, now) if last_alive is not None else now
     endings = []
     for (node, failure), e in orphans.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,18 @@ def test_orphans_with_no_heartbeat_end_when_they_are_found(tmp_path: Path) -> No
     last = list(read_journal(journal.path))[-1]
     assert (last["event"], last["ts"], last["reason"]) == ("recover", 300.0, "fleet-died")
     assert close_orphans(Journal(None), None, 1.0) == 0  # no journal, nothing to close
+
+
+def test_orphans_are_found_past_a_line_cut_short_and_lines_that_are_not_events(
+    tmp_path: Path,
+) -> None:
+    """A kill mid-write, a stray line, bad bytes: the next fleet still starts and still ends
+    the orphans it can read."""
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append("inject", 100.0, 1, "cpu_spike", duration_seconds=60, ends_at=160.0)
+    assert journal.path is not None
+    with journal.path.open("ab") as f:
+        f.write(b'[1, 2]\n{"no": "event"}\n\xff\xfe\n{"time":"2026-11-27T00:00:0')
+    assert close_orphans(journal, last_alive=120.0, now=500.0) == 1
+    last = json.loads(journal.path.read_bytes().splitlines()[-1])  # a line of its own
+    assert (last["event"], last["node"], last["reason"]) == ("recover", 1, "fleet-died")
