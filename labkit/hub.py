@@ -46,6 +46,7 @@ LOCK_FILE = "hub.lock"
 CONFIG_FOLDER = "hub"  # .lab/hub/jupyter_server_config.py, for jupyter-server-proxy
 #: jupyter-server-proxy's names: the paths under the server's prefix (LabConfig.proxied)
 PROMETHEUS, PAGES, ALERTMANAGER = "prometheus", "labkit", "alertmanager"
+ICONS = Path(__file__).parent / "share" / "icons"  # the launcher tiles' pictures
 LOCK_WAIT_SECONDS = 120.0  # for a previous server's lab to be stopped
 UP_TIMEOUT_SECONDS = 90  # `labkit up --timeout`: the lab's own readiness wait
 UP_KILL_AFTER_SECONDS = 150.0  # then `labkit up` itself is stopped (JupyterHub waits 180 s)
@@ -218,23 +219,26 @@ def servers(state: str | Path) -> dict[str, Any]:
     graph = prometheus_page("", "graph", bool(classic)).lstrip("/")
     pages = f"{PAGES}/voila/render"
 
-    def entry(name: str, port: int, title: str, path_info: str) -> dict[str, Any]:
+    def entry(name: str, port: int, title: str, path_info: str, icon: str) -> dict[str, Any]:
         return {
             "port": port,
             "absolute_url": False,  # every server answers at / on loopback
             "request_headers_override": headers,
             "rewrite_response": [unprefixed(config.proxied(name))] if config.proxy_prefix else [],
-            "launcher_entry": {"title": title, "path_info": path_info, "category": "labkit"},
-        }
+            # JupyterLab draws a tile's picture in the Notebook and Console sections only
+            "launcher_entry": {"title": title, "path_info": path_info, "category": "Notebook",
+                               "icon_path": str(ICONS / f"{icon}.svg")},
+        }  # fmt: skip
 
     return {
         PROMETHEUS: entry(PROMETHEUS, config.prometheus_port, "Prometheus",
-                          f"{PROMETHEUS}/{graph}"),
-        PAGES: entry(PAGES, config.dashboard_port, "Lab dashboard", f"{pages}/dashboard.ipynb"),
+                          f"{PROMETHEUS}/{graph}", "prometheus"),
+        PAGES: entry(PAGES, config.dashboard_port, "Lab dashboard", f"{pages}/dashboard.ipynb",
+                     "dashboard"),
         # Debian's Alertmanager has no UI of its own: its tile opens labkit's view; the path
         # proxies Alertmanager's API (PREFIX/alertmanager/api/v2/alerts)
         ALERTMANAGER: entry(ALERTMANAGER, config.alertmanager_port, "Alertmanager view",
-                            f"{pages}/alertmanager.ipynb"),
+                            f"{pages}/alertmanager.ipynb", "alertmanager"),
     }  # fmt: skip
 
 
@@ -366,6 +370,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     lock: int | None = None
     try:
         state.mkdir(parents=True, exist_ok=True)
+        state.chmod(0o700)  # the lab's secret, journal and data: the learner's alone
         if not args.no_lessons:
             copy_lessons(workdir)
         lock = take_lock(state)

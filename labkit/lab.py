@@ -232,10 +232,24 @@ class Lab:
     @property
     def dashboard_url(self) -> str:
         """The dashboard page (labkit's dashboard and Alertmanager view; Grafana in compose),
-        to open in a browser: with the lab's token when it asks for credentials (--auth)."""
+        to open in a browser: with the lab's token when it asks for credentials (--auth);
+        behind a proxy (JupyterHub), the proxy's path, which needs no token."""
         from labkit.auth import page
+        from labkit.pages import path
 
+        if self.behind_proxy:
+            return path(self._proxied("labkit"), "dashboard")
         return page(self.endpoints.dashboard)
+
+    @property
+    def behind_proxy(self) -> bool:
+        """Whether a learner's browser reaches this lab's web UIs through a proxy (JupyterHub's
+        jupyter-server-proxy: `labkit up --proxy-prefix`), not on loopback."""
+        return self.config is not None and bool(self.config.proxy_prefix)
+
+    def _proxied(self, name: str) -> str:
+        assert self.config is not None
+        return self.config.proxied(name).rstrip("/")
 
     def node_url(self, node_id: int) -> str:
         return self.fleet.url(node_id)
@@ -250,37 +264,50 @@ class Lab:
 
     def prometheus_page(self, page: str) -> str:
         """The address of a page of Prometheus' UI ("graph", "alerts", "targets", "rules",
-        ...) that exists on this lab's Prometheus; the new UI's address while it cannot be
-        asked."""
-        return prometheus_page(self.prometheus_url, page, bool(self.prometheus_classic_ui))
+        ...) that exists on this lab's Prometheus, for a browser (behind a proxy, the proxy's
+        path); the new UI's address while it cannot be asked."""
+        base = self._proxied("prometheus") if self.behind_proxy else self.prometheus_url
+        return prometheus_page(base, page, bool(self.prometheus_classic_ui))
 
     @property
     def urls(self) -> dict[str, str]:
         """Where to look, for a learner: the dashboard page, Prometheus (its root redirects to
-        its UI) and its alerts and targets pages, Alertmanager's API, the receiver, the nodes."""
+        its UI) and its alerts and targets pages, Alertmanager's API, the receiver, the nodes.
+        Behind a proxy (JupyterHub), what the browser opens is the proxy's path (dashboard,
+        Prometheus, Alertmanager's API); the receiver and the nodes answer the kernel alone."""
         prometheus = {
-            "prometheus": self.prometheus_url,
+            "prometheus": self._proxied("prometheus") + "/"
+            if self.behind_proxy
+            else self.prometheus_url,
             "prometheus_alerts": self.prometheus_page("alerts"),
             "prometheus_targets": self.prometheus_page("targets"),
         }
         if self._fleet is None:
             return prometheus
         ids = list(self.fleet.urls)
+        alertmanager = self._proxied("alertmanager") if self.behind_proxy else self.alertmanager_url
         return {
             "dashboard": self.dashboard_url,
             **prometheus,
-            "alertmanager": self.alertmanager_url,
-            "alertmanager_api": f"{self.alertmanager_url}/api/v2/alerts",
+            "alertmanager": alertmanager,
+            "alertmanager_api": f"{alertmanager}/api/v2/alerts",
             "receiver": self.receiver_url,
             "nodes": f"{self.node_url(ids[0])} ... {self.node_url(ids[-1])}",
         }
 
     def links(self) -> dict[str, str]:
-        """The pages a learner opens in a browser, by name (each one answers 200)."""
+        """The pages a learner opens in a browser, by name (each one answers 200; behind a
+        proxy, through it)."""
+        from labkit.pages import path
+
         out = {"Prometheus": self.prometheus_page("graph"),
                "alerts": self.prometheus_page("alerts"),
                "targets": self.prometheus_page("targets"),
                "rules": self.prometheus_page("rules")}  # fmt: skip
+        if self.behind_proxy:  # the pages through the proxy; the receiver is not proxied
+            out["dashboard"] = path(self._proxied("labkit"), "dashboard")
+            out["alertmanager"] = path(self._proxied("labkit"), "alertmanager")
+            return out
         if self.config is not None:
             out["dashboard"] = self.config.dashboard_page
             out["alertmanager"] = self.config.alertmanager_page

@@ -77,6 +77,7 @@ def test_every_slo_records_its_tiles_every_10s_and_its_past_holds_them(big: Lab)
 
 def test_windows_built_from_tiles_agree_with_rates_over_the_raw_series(big: Lab) -> None:
     """At rest, the 2h24m window (the longest, 864 tiles) and the 4m one, for the fleet."""
+
     def every_slo_has_its_longest_window() -> bool:
         rows = big.query("count by (sloth_slo) (slo:sli_error:ratio_rate2h24m)")
         return {r["metric"]["sloth_slo"] for r in rows} == set(SLOS)

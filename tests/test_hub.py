@@ -75,6 +75,10 @@ def test_the_proxy_serves_the_labs_ui_with_its_secret(tmp_path: Path) -> None:
         "Lab dashboard": "labkit/voila/render/dashboard.ipynb",
         "Alertmanager view": "labkit/voila/render/alertmanager.ipynb",
     }
+    for entry in servers.values():  # each tile's picture: a drawing that exists (the wheel's)
+        icon = Path(entry["launcher_entry"]["icon_path"])
+        assert icon.parent == REPO / "labkit" / "share" / "icons"
+        assert icon.read_text().startswith("<svg ")
     assert hub.servers(tmp_path / "no-lab") == {}
 
 
@@ -201,3 +205,38 @@ def test_lab_start_under_jupyterhub_starts_the_lab_as_the_hub_does(
     monkeypatch.delenv("JUPYTERHUB_USER")
     Lab.start(tmp_path / "other", nodes=2)
     assert not started[-1].auth and started[-1].base_port == 8001  # elsewhere: as before
+
+
+def test_behind_the_hub_a_learners_links_go_through_it(tmp_path: Path) -> None:
+    """Under JupyterHub the browser is not on the lab's host: every address a learner is shown
+    (lab.urls, lab.links(), the panel's and the pages' links) is the hub's path for it."""
+    from labkit.lab import Lab
+    from labkit.lessons.panel import collect
+    from labkit.settings import Settings
+
+    ports = {"nodes": 3, "base_port": 21000, "prometheus_port": 21003, "alertmanager_port": 21004,
+             "receiver_port": 21005, "dashboard_port": 21006, "auth": True}  # fmt: skip
+    _record(tmp_path / "hub", LabConfig(**ports, proxy_prefix="/user/ada/"))
+    behind = Lab(LabConfig(**ports, proxy_prefix="/user/ada/"), Settings(tmp_path / "hub"))
+    assert behind.links() == {
+        "Prometheus": "/user/ada/prometheus/classic/graph",
+        "alerts": "/user/ada/prometheus/classic/alerts",
+        "targets": "/user/ada/prometheus/classic/targets",
+        "rules": "/user/ada/prometheus/classic/rules",
+        "dashboard": "/user/ada/labkit/voila/render/dashboard.ipynb",
+        "alertmanager": "/user/ada/labkit/voila/render/alertmanager.ipynb",
+    }  # no token in them: the hub has checked who asks, the proxy adds the secret
+    urls = behind.urls
+    assert urls["dashboard"] == "/user/ada/labkit/voila/render/dashboard.ipynb"
+    assert urls["prometheus"] == "/user/ada/prometheus/"
+    assert urls["alertmanager_api"] == "/user/ada/alertmanager/api/v2/alerts"
+    assert urls["receiver"] == "http://127.0.0.1:21005"  # the kernel's alone: not proxied
+    assert behind.prometheus_url == "http://127.0.0.1:21003"  # what code calls stays loopback
+    panel = collect(behind)  # no lab answers: its links all the same
+    assert set(panel.links.values()) == {"/user/ada/prometheus/classic/alerts",
+                                         "/user/ada/labkit/voila/render/dashboard.ipynb"}  # fmt: skip
+
+    _record(tmp_path / "local", LabConfig(**{**ports, "auth": False}))
+    local = Lab(LabConfig(**{**ports, "auth": False}), Settings(tmp_path / "local"))
+    assert local.links()["alerts"] == "http://127.0.0.1:21003/classic/alerts"
+    assert local.urls["dashboard"] == "http://127.0.0.1:21006/voila/render/dashboard.ipynb"

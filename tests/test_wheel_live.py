@@ -96,6 +96,8 @@ def test_the_wheel_carries_labkit_and_its_lab_files(venv: Path, tmp_path: Path) 
         "notebooks/01_fleet_tour.ipynb",
     ):
         assert (files / needed).read_bytes() == (REPO / needed).read_bytes(), needed  # fmt: skip
+    for icon in ("prometheus", "dashboard", "alertmanager"):  # JupyterLab's tiles (labkit.hub)
+        assert (Path(module).parent / "share" / "icons" / f"{icon}.svg").is_file(), icon
     compose = run(venv, tmp_path, "labkit", "compose-files")
     assert compose.returncode == 1 and "checkout" in compose.stderr
 

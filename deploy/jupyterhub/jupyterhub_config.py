@@ -100,8 +100,12 @@ c.SimpleLocalProcessSpawner.home_dir_template = setting("HOMES", "/tmp/labkit-hu
 nodes = ["--nodes", setting("NODES", "")] if setting("NODES", "") else []
 c.Spawner.cmd = [python, "-m", "labkit.hub", *nodes, "--", python, "-m", "jupyterhub.singleuser"]
 c.Spawner.ip = "127.0.0.1"
+# offline, and nothing to distract: no news feed (nor its "get notified?" question), no
+# update check
+c.Spawner.args = ["--LabApp.news_url=None",
+                  "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
 if os.geteuid() == 0:  # a try-out as root (a container): the servers run as root too
-    c.Spawner.args = ["--allow-root"]
+    c.Spawner.args.append("--allow-root")
 c.Spawner.default_url = "/lab"
 # labkit's venv (labkit, prometheus' package on /usr/bin) for the server, its terminals and
 # kernels; PYTHONPATH too (JupyterHub keeps it), so a checkout runs its own labkit
