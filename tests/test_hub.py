@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,53 @@ def test_behind_the_hub_a_learners_links_go_through_it(tmp_path: Path) -> None:
     local = Lab(LabConfig(**{**ports, "auth": False}), Settings(tmp_path / "local"))
     assert local.links()["alerts"] == "http://127.0.0.1:21003/classic/alerts"
     assert local.urls["dashboard"] == "http://127.0.0.1:21006/voila/render/dashboard.ipynb"
+
+
+def _hub_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: str) -> Any:
+    """deploy/jupyterhub/jupyterhub_config.py as JupyterHub loads it, with LABKIT_HUB_*
+    settings."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    for name in [n for n in os.environ if n.startswith("LABKIT_HUB_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LABKIT_HUB_DIR", str(tmp_path / "hub"))
+    for name, value in settings.items():
+        monkeypatch.setenv(f"LABKIT_HUB_{name}", value)
+    return PyFileConfigLoader(
+        "jupyterhub_config.py", str(REPO / "deploy" / "jupyterhub")
+    ).load_config()
+
+
+def test_the_hub_config_tries_out_with_one_password_and_teaches_with_system_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tryout = _hub_config(tmp_path, monkeypatch)
+    assert tryout.JupyterHub.spawner_class == "simple"
+    assert tryout.JupyterHub.authenticator_class == "shared-password"
+    assert tryout.SimpleLocalProcessSpawner.home_dir_template == "/tmp/labkit-hub/{username}"
+    cmd = tryout.Spawner.cmd
+    assert cmd[1:3] == ["-m", "labkit.hub"]
+    assert cmd[cmd.index("--") + 1 :] == [cmd[0], "-m", "jupyterhub.singleuser"]
+    assert tryout.JupyterHub.bind_url.startswith("http://127.0.0.1:")
+
+    system = _hub_config(tmp_path, monkeypatch, SPAWNER="system", GROUP="sre-101")
+    assert system.JupyterHub.spawner_class == "localprocess"  # each server as its learner
+    assert system.JupyterHub.authenticator_class == "pam"
+    assert system.LocalAuthenticator.allowed_groups == {"sre-101"}
+    assert "--allow-root" not in system.Spawner.args
+    assert system.Spawner.cmd == cmd  # the same wrapper: the lab first, stopped with the server
+    assert "SharedPasswordAuthenticator" not in system
+
+
+def test_a_wrong_spawner_setting_stops_the_hub_naming_it(tmp_path: Path) -> None:
+    env = {**os.environ, "LABKIT_HUB_DIR": str(tmp_path / "hub"), "LABKIT_HUB_SPAWNER": "docker"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from traitlets.config.loader import PyFileConfigLoader as L; "
+         f"L('jupyterhub_config.py', {str(REPO / 'deploy' / 'jupyterhub')!r}).load_config()"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done
+    assert done.stderr.strip().splitlines()[-1] == (
+        "jupyterhub_config: LABKIT_HUB_SPAWNER must be one of simple, system; got 'docker'"
+    )
+    assert "Traceback" not in done.stderr

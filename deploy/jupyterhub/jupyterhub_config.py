@@ -25,11 +25,18 @@ Settings, from the environment (the defaults suit `make hub`):
     LABKIT_HUB_PORT           where the hub is opened, on 127.0.0.1 (31800)
     LABKIT_HUB_API_PORT       the hub's internal API (31801)
     LABKIT_HUB_PROXY_API_PORT configurable-http-proxy's API (31802)
-    LABKIT_HUB_HOMES          each learner's working folder (/tmp/labkit-hub/{username})
+    LABKIT_HUB_SPAWNER        simple: every server as the hub's own user, any user name, one
+                              shared password (a try-out; the default); system: each server
+                              as the learner's system user in their home, who signs in with
+                              their own password (PAM): a class (the hub runs as root)
+    LABKIT_HUB_GROUP          with the system spawner: the group whose members may sign in
+                              (labkit; `groupadd labkit`, `useradd -m -G labkit NAME`)
+    LABKIT_HUB_HOMES          each learner's working folder (/tmp/labkit-hub/{username}); with
+                              the simple spawner only (system: the user's home)
     LABKIT_HUB_PASSWORD       the learners' shared password (else made once, in
-                              LABKIT_HUB_DIR/password)
-    LABKIT_HUB_ADMINS         admin user names, comma-separated (teacher); they sign in with
-                              LABKIT_HUB_DIR/admin-password
+                              LABKIT_HUB_DIR/password); simple spawner only
+    LABKIT_HUB_ADMINS         admin user names, comma-separated (teacher); with the simple
+                              spawner they sign in with LABKIT_HUB_DIR/admin-password
     LABKIT_HUB_ADMIN_TOKEN    an API token with the admin role (service labkit-admin): for
                               scripts and tests; none when unset
     LABKIT_HUB_NODES          nodes in each learner's lab (12)
@@ -40,8 +47,10 @@ The ports are above the ones `labkit up --ports auto` draws from first and outsi
 learners' servers take JupyterHub's usual random ports. Everything listens on 127.0.0.1 only:
 to open the hub to a class, put a TLS proxy in front (JupyterHub's docs) and keep these.
 SimpleLocalProcessSpawner runs every server as the hub's own user: fine for one person trying
-it; a real class uses LocalProcessSpawner with a system user per learner (the same
-`Spawner.cmd`), so each lab's secret is its learner's alone.
+it. A class sets LABKIT_HUB_SPAWNER=system: LocalProcessSpawner with a system user per learner
+(the same `Spawner.cmd`), so each lab's secret and data are its learner's alone
+(tests/test_hub_live.py checks that with a uid per learner). labkit and its Python must then
+be installed where every user can read them (a venv in /opt, not under /root).
 """
 
 # ruff: noqa: F821  (`c` is JupyterHub's config object, given to this file)
@@ -85,18 +94,32 @@ c.JupyterHub.db_url = f"sqlite:///{HUB_DIR / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(HUB_DIR / "jupyterhub_cookie_secret")
 c.JupyterHub.cleanup_servers = True  # the hub stopping stops every server, hence every lab
 
-# -- who signs in: one shared password (a try-out; a class uses its own authenticator) ------
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = setting("PASSWORD", "") or secret_file("password")
+SPAWNERS = ("simple", "system")
+spawner = setting("SPAWNER", "simple")
+if spawner not in SPAWNERS:
+    sys.exit(f"jupyterhub_config: LABKIT_HUB_SPAWNER must be one of {', '.join(SPAWNERS)}; "
+             f"got {spawner!r}")  # fmt: skip
+system = spawner == "system"
+
+# -- who signs in ----------------------------------------------------------------------------
 admins = {name for name in setting("ADMINS", "teacher").split(",") if name}
 c.Authenticator.admin_users = admins
-c.SharedPasswordAuthenticator.admin_password = secret_file("admin-password", 24)  # 32 or more
-c.Authenticator.allow_all = True
+if system:  # each learner is a system user of this host, with their own password (PAM)
+    c.JupyterHub.authenticator_class = "pam"
+    c.LocalAuthenticator.allowed_groups = {setting("GROUP", "labkit")}  # the class's group
+else:  # one shared password: a try-out
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = setting("PASSWORD", "") or secret_file("password")
+    c.SharedPasswordAuthenticator.admin_password = secret_file("admin-password", 24)
+    c.Authenticator.allow_all = True
 
 # -- each learner's server: their lab first, stopped with it ----------------------------------
 python = sys.executable
-c.JupyterHub.spawner_class = "simple"  # SimpleLocalProcessSpawner: all as the hub's user
-c.SimpleLocalProcessSpawner.home_dir_template = setting("HOMES", "/tmp/labkit-hub/{username}")
+if system:  # LocalProcessSpawner: each server as the learner's user, in their home
+    c.JupyterHub.spawner_class = "localprocess"
+else:  # SimpleLocalProcessSpawner: all as the hub's user
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = setting("HOMES", "/tmp/labkit-hub/{username}")
 nodes = ["--nodes", setting("NODES", "")] if setting("NODES", "") else []
 c.Spawner.cmd = [python, "-m", "labkit.hub", *nodes, "--", python, "-m", "jupyterhub.singleuser"]
 c.Spawner.ip = "127.0.0.1"
@@ -104,7 +127,7 @@ c.Spawner.ip = "127.0.0.1"
 # update check
 c.Spawner.args = ["--LabApp.news_url=None",
                   "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]  # fmt: skip
-if os.geteuid() == 0:  # a try-out as root (a container): the servers run as root too
+if os.geteuid() == 0 and not system:  # a try-out as root (a container): servers as root too
     c.Spawner.args.append("--allow-root")
 c.Spawner.default_url = "/lab"
 # labkit's venv (labkit, prometheus' package on /usr/bin) for the server, its terminals and
@@ -142,7 +165,14 @@ if shutil.which("prometheus") is None:
     print("jupyterhub_config: prometheus is not on the PATH: every learner's lab will fail to "
           "start (`make os-packages` installs it)", file=sys.stderr)  # fmt: skip
 
-where = "LABKIT_HUB_PASSWORD" if setting("PASSWORD", "") else HUB_DIR / "password"
-print(f"labkit hub: open {c.JupyterHub.bind_url}/ and sign in with any user name and the "
-      f"password in {where} ({', '.join(sorted(admins))}: {HUB_DIR / 'admin-password'})",
-      file=sys.stderr)  # fmt: skip
+if system:
+    if os.geteuid() != 0:
+        print("jupyterhub_config: LABKIT_HUB_SPAWNER=system runs each server as its learner's "
+              "user: the hub must run as root", file=sys.stderr)  # fmt: skip
+    print(f"labkit hub: open {c.JupyterHub.bind_url}/ and sign in as a user of this host "
+          f"(admins: {', '.join(sorted(admins))})", file=sys.stderr)  # fmt: skip
+else:
+    where = "LABKIT_HUB_PASSWORD" if setting("PASSWORD", "") else HUB_DIR / "password"
+    print(f"labkit hub: open {c.JupyterHub.bind_url}/ and sign in with any user name and the "
+          f"password in {where} ({', '.join(sorted(admins))}: {HUB_DIR / 'admin-password'})",
+          file=sys.stderr)  # fmt: skip
