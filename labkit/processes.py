@@ -16,12 +16,14 @@ that started it does not reach it. `stop` signals the process itself, not its gr
 A ready address is `http://...` (answers 200) or `tcp://host:port` (accepts a connection);
 `responds` tells a process that answers at all (any status) from one that hangs.
 Ports: `check_port_free` raises PortInUse naming the program that holds the port;
-`first_free_port` and `free_port_block` find free ones.
+`first_free_port` and `free_port_block` find free ones; `PortClaims` keeps labs started at
+the same moment from drawing the same free block before either binds it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -29,10 +31,11 @@ import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,12 +300,84 @@ def block_is_free(base: int, count: int, host: str = "127.0.0.1", reuse: bool = 
     return True
 
 
+CLAIM_SECONDS = 300.0  # a claim outlives any lab's start; then its ports are bound, or free
+
+
+class PortClaims:
+    """Blocks of ports claimed host-wide by labs about to start (`labkit up --ports auto`), in
+    the system temp folder: a free block is only free until someone binds it, and labs started
+    at the same moment (a class's servers at JupyterHub) would otherwise draw the same one.
+    Use `claims(owner)`: a lock is held while a block is chosen and claimed. A claim is a file
+    named `<base>-<count>` holding its owner (a lab's state folder: its own claims never stand
+    in its way); one older than CLAIM_SECONDS is stale (its lab has bound its ports or
+    failed). The folder is shared by every user (sticky, like /tmp)."""
+
+    def __init__(self, folder: Path | None, owner: str) -> None:
+        self.folder, self.owner = folder, owner
+
+    def _live(self) -> list[tuple[int, int]]:
+        if self.folder is None:
+            return []
+        now, found = time.time(), []
+        for path in self.folder.iterdir():
+            base, _, count = path.name.partition("-")
+            if not (base.isdigit() and count.isdigit()):
+                continue
+            try:
+                fresh = now - path.stat().st_mtime < CLAIM_SECONDS
+                mine = path.read_text().strip() == self.owner
+            except OSError:
+                continue  # removed meanwhile, or unreadable
+            if fresh and not mine:
+                found.append((int(base), int(count)))
+            elif not fresh:
+                with contextlib.suppress(OSError):  # another user's: theirs to remove
+                    path.unlink()
+        return found
+
+    def free(self, base: int, count: int) -> bool:
+        """Whether no live claim of another owner overlaps ports `base` to `base + count - 1`."""
+        return all(b + c <= base or base + count <= b for b, c in self._live())
+
+    def claim(self, base: int, count: int) -> None:
+        if self.folder is None:
+            return
+        with contextlib.suppress(OSError):  # not claimed (a full disk): the race remains
+            for path in self.folder.iterdir():  # this owner's earlier claims end here
+                if path.name != "lock" and path.read_text().strip() == self.owner:
+                    path.unlink()
+            path = self.folder / f"{base}-{count}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.owner + "\n")
+
+
+@contextlib.contextmanager
+def claims(owner: str, folder: Path | None = None) -> Iterator[PortClaims]:
+    """The host's port claims, locked (flock) until the block is chosen and claimed."""
+    folder = folder or Path(tempfile.gettempdir()) / "labkit-port-claims"
+    try:
+        folder.mkdir(mode=0o777, exist_ok=True)
+        if folder.stat().st_uid == os.geteuid():
+            folder.chmod(0o1777)  # every user's labs claim here
+        lock = os.open(folder / "lock", os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # no shared folder: choose without claims, as before
+        yield PortClaims(None, owner)
+        return
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield PortClaims(folder, owner)
+    finally:
+        os.close(lock)
+
+
 def free_port_block(
     count: int,
     host: str = "127.0.0.1",
     low: int = 20_000,
     high: int = 32_000,
     rng: random.Random | None = None,
+    unclaimed: Callable[[int, int], bool] | None = None,
 ) -> int:
     """A base port with `count` consecutive free ports on `host`, drawn from `low` to
     `high`: by default below Linux's ephemeral range (32768-60999), as a port the OS may hand
@@ -313,6 +388,6 @@ def free_port_block(
     rng = rng or random.Random()
     for _ in range(200):
         base = rng.randrange(low, high - count)
-        if block_is_free(base, count, host):
+        if (unclaimed is None or unclaimed(base, count)) and block_is_free(base, count, host):
             return base
     raise LabkitError(f"no {count} consecutive free ports on {host} from {low} to {high}")

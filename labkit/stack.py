@@ -186,14 +186,17 @@ def free_ports(config: LabConfig, paths: LabPaths) -> LabConfig:
     low, high = AUTO_PORTS
     count = config.nodes + len(PORT_FIELDS) - 1
     last = _last_base(paths)  # the same ports as last time, when free: the same series
-    if (
-        last is not None
-        and low <= last <= high - count
-        and processes.block_is_free(last, count, config.host, reuse=True)
-    ):
-        base = last
-    else:
-        base = _free_block(count, config.host)
+    with processes.claims(str(paths.state)) as claimed:  # labs starting at once: other blocks
+        if (
+            last is not None
+            and low <= last <= high - count
+            and claimed.free(last, count)
+            and processes.block_is_free(last, count, config.host, reuse=True)
+        ):
+            base = last
+        else:
+            base = _free_block(count, config.host, claimed)
+        claimed.claim(base, count)
     ports: dict[str, Any] = dict(zip(PORT_FIELDS[1:], range(base + config.nodes, base + count),
                                      strict=True))  # fmt: skip
     return replace(config, base_port=base, **ports)
@@ -208,10 +211,10 @@ def _last_base(paths: LabPaths) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _free_block(count: int, host: str) -> int:
+def _free_block(count: int, host: str, claimed: processes.PortClaims) -> int:
     low, high = AUTO_PORTS
     try:
-        return processes.free_port_block(count, host, low, high)
+        return processes.free_port_block(count, host, low, high, unclaimed=claimed.free)
     except LabkitError:
         raise InvalidInput(
             "--ports", "auto", f"possible with {count} consecutive free ports on {host}",

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def test_no_free_block_is_bad_input_naming_the_range(
     from labkit import processes, stack
     from labkit.errors import LabkitError
 
-    def none_free(*args: object) -> int:
+    def none_free(*args: object, **kwargs: object) -> int:
         raise LabkitError("no 16 consecutive free ports")
 
     monkeypatch.setattr(processes, "free_port_block", none_free)
@@ -319,3 +320,43 @@ def test_the_last_labs_ports_in_time_wait_are_still_its_own() -> None:
         client.close()
     assert not block_is_free(base, 1)  # any socket: not yet
     assert block_is_free(base, 1, reuse=True)  # the lab's servers: yes
+
+
+def test_labs_starting_at_once_draw_different_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free block is free only until a lab binds it: labs started at the same moment (a
+    class's servers at JupyterHub) claim their block host-wide (labkit.processes.PortClaims),
+    so the next draws another, even with the same luck; a lab's own claim never stands in
+    its way, and a claim goes stale after CLAIM_SECONDS."""
+    import random
+
+    from labkit import processes
+    from labkit.stack import free_ports as lab_ports
+
+    monkeypatch.setattr(processes.tempfile, "gettempdir", lambda: str(tmp_path))
+    real = random.Random
+    monkeypatch.setattr(processes.random, "Random", lambda *a: real(7))  # the same luck
+    ada, grace = LabPaths(tmp_path / "ada"), LabPaths(tmp_path / "grace")
+    first = lab_ports(LabConfig(nodes=12), ada)
+    second = lab_ports(LabConfig(nodes=12), grace)  # nothing bound yet
+    blocks = [(c.base_port, c.dashboard_port) for c in (first, second)]
+    assert blocks[0][1] < blocks[1][0] or blocks[1][1] < blocks[0][0], blocks
+    claims = tmp_path / "labkit-port-claims"
+    assert claims.stat().st_mode & 0o7777 == 0o1777  # every user's labs claim there
+    assert sorted(p.read_text() for p in claims.glob("*-16")) == sorted(
+        f"{p.state}\n" for p in (ada, grace)
+    )
+
+    ada.auto_ports.parent.mkdir(parents=True, exist_ok=True)  # ada starts again: her ports
+    ada.auto_ports.write_text(json.dumps({"base_port": first.base_port}))
+    assert lab_ports(LabConfig(nodes=12), ada) == first
+    assert len(list(claims.glob("*-16"))) == 2  # her claim renewed, not doubled
+    grace.auto_ports.parent.mkdir(parents=True, exist_ok=True)  # grace wants ada's: taken
+    grace.auto_ports.write_text(json.dumps({"base_port": first.base_port}))
+    assert lab_ports(LabConfig(nodes=12), grace).base_port != first.base_port
+
+    old = time.time() - processes.CLAIM_SECONDS - 1
+    for claim in claims.glob("*-16"):
+        os.utime(claim, (old, old))
+    assert lab_ports(LabConfig(nodes=12), grace).base_port == first.base_port  # stale: free
