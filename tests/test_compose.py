@@ -181,6 +181,9 @@ def test_our_containers_do_not_run_as_root() -> None:
     final = {s.split()[2]: s for s in stages if " AS " in s.split("\n")[0]}
     for target in ("node", "lab"):
         assert re.search(r"^USER labkit$", final[target], flags=re.M), target
+    # Zero to JupyterHub runs the learner image as uid 1000 (singleuser.uid): user jovyan
+    assert re.search(r"^RUN useradd .*--uid 1000 .*jovyan$", final["learner"], flags=re.M)
+    assert re.search(r"^USER jovyan$", final["learner"], flags=re.M)
     assert dockerfile.rstrip().endswith('CMD ["--id", "1", "--port", "8000", "--host", "0.0.0.0"]')
 
 
@@ -201,3 +204,28 @@ def test_the_images_install_labkits_wheel_and_the_lab_image_debians_prometheus()
     assert "--notebook-dir=/app/notebooks" in stages["lab"]
     ignored = (REPO / ".dockerignore").read_text().split()
     assert not set(SHIPPED) & set(ignored) and "setup.py" not in ignored
+
+
+def test_the_learner_image_is_the_lab_image_for_a_hub_on_kubernetes() -> None:
+    """deploy/kubernetes/: the wheel with the notebooks and hub extras (jupyterhub-singleuser,
+    jupyter-server-proxy), JupyterHub pinned to the hub's version (a build argument without a
+    default: a mismatch is refused at build time, not found in class), Debian's binaries,
+    tini as the entrypoint and labkit.hub as the command. Verified statically."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = {s.split()[2]: s for s in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]}
+    learner = stages["learner"]
+    assert learner.startswith("base AS learner")  # labkit's wheel, as every image
+    assert re.search(r"apt-get install .*prometheus prometheus-alertmanager tini", learner)
+    assert re.search(r"^ARG JUPYTERHUB_VERSION$", learner, flags=re.M)
+    assert 'test -n "$JUPYTERHUB_VERSION"' in learner
+    assert re.search(
+        r'^RUN pip install "\$\(ls /wheels/labkit-\*\.whl\)\[notebooks,hub\]" '
+        r'"jupyterhub==\$\{JUPYTERHUB_VERSION\}"$',
+        learner,
+        flags=re.M,
+    )
+    assert re.search(r'^ENTRYPOINT \["tini", "-g", "--"\]$', learner, flags=re.M)
+    assert re.search(r'^CMD \["python", "-m", "labkit.hub", "--", "jupyterhub-singleuser"\]$',
+                     learner, flags=re.M)  # fmt: skip
+    assert "--no-lessons" not in learner  # labkit.hub copies the wheel's lessons in
+    assert list(stages)[-1] == "node"  # still the default target, which compose builds
