@@ -15,6 +15,9 @@
 #                with its own lab (deploy/jupyterhub/jupyterhub_config.py says how, and its
 #                settings); any user name, the password in .hub/password. Ctrl-C stops the hub,
 #                every learner's server and their labs
+#   make k8s-check  deploy/kubernetes/ checked offline: the values merged over Zero to
+#                JupyterHub's defaults and validated against the chart's schema, each problem
+#                named by its path; the other manifests by `kubernetes-validate --strict`
 #   make lint    ruff and mypy only
 #   make clean   remove the venv, caches and the lab state in .lab/
 #
@@ -27,7 +30,7 @@ STAMP  := $(VENV)/.installed
 
 HUB_STAMP := $(VENV)/.hub-installed
 
-.PHONY: lab down test lint bench clean os-packages test-packages hub hub-packages
+.PHONY: lab down test lint bench clean os-packages test-packages hub hub-packages k8s-check
 
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) (Python packages; a minute or two the first time)"
@@ -66,6 +69,9 @@ lab: $(STAMP) os-packages
 
 down: $(STAMP)
 	@$(VENV)/bin/labkit down
+
+k8s-check: $(STAMP)
+	@$(PY) scripts/check_kubernetes.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check labkit tests benchmarks scripts setup.py
