@@ -175,6 +175,10 @@ def test_the_server_command_starts_the_lab_then_the_single_user_server(
     assert cmd == ["python", "-m", "labkit.hub", "--", "jupyterhub-singleuser"]
     learner = dockerfile_stage("learner")
     assert re.search(rf"^CMD {re.escape(json.dumps(cmd))}$", learner, re.M)
+    # the server's own arguments (KubeSpawner appends them), as on one host
+    one_host = (REPO / "deploy" / "jupyterhub" / "jupyterhub_config.py").read_text()
+    args = values["hub"]["config"]["KubeSpawner"]["args"]
+    assert args and all(f'"{arg}"' in one_host for arg in args)
     # the server may take as long as labkit.hub waits before it answers
     waited = hub.LOCK_WAIT_SECONDS + hub.UP_KILL_AFTER_SECONDS
     assert values["hub"]["config"]["KubeSpawner"]["http_timeout"] >= waited
@@ -324,7 +328,7 @@ def learner_pod(merged: dict[str, Any]) -> dict[str, Any]:
     container = {
         "name": "notebook",
         "image": f"{single['image']['name']}:{single['image']['tag']}",
-        "args": single["cmd"],
+        "args": [*single["cmd"], *merged["hub"]["config"]["KubeSpawner"]["args"]],
         "env": [{"name": k, "value": v} for k, v in single["extraEnv"].items()],
         "lifecycle": single["lifecycleHooks"],
         "resources": resources,
