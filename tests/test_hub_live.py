@@ -37,6 +37,7 @@ import pytest
 
 from labkit.processes import port_open
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, LABKIT, REPO, free_ports, wait_for
+from tests.test_browser import dismiss_news
 
 CHP = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 CONFIG = REPO / "deploy" / "jupyterhub" / "jupyterhub_config.py"
@@ -426,6 +427,7 @@ def test_a_learner_signs_in_opens_lesson_2_through_the_hub_and_sees_the_alert(hu
                 re.compile(r"cpu_spike on node 2, .*HighCPUUsage fired after \d+\.\d\d s"),
                 timeout=30_000,
             )
+            dismiss_news(page)  # JupyterLab's "notified of news?" toast, once per learner
             page.screenshot(path=str(SHOTS / "hub-lesson2-injected.png"))
             # the alert is hers, in her lab: her Prometheus says so, through the hub
             assert "HighCPUUsage" in _alert_names(hub, "hedy", "prometheus")
