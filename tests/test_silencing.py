@@ -14,52 +14,48 @@ from labkit.routing import parse_routes
 from tests.conftest import REPO
 
 SILENCE_ANSWERS = [
-    # (answer, how the verdict starts, a phrase it must contain)
-    (None, "Not answered yet", "set `answer`"),
-    ("  ", "Not answered yet", "set `answer`"),
-    ("alertname=HighCPUUsage node=6", "Right", "nothing else"),
-    ('{alertname="HighCPUUsage", node="6"}', "Right", "nothing else"),
-    (["alertname=HighCPUUsage", 'node="6"'], "Right", "nothing else"),
-    ('alertname=~"HighCPU.*" node=~"6"', "Right", "nothing else"),
-    ("alertname=HighCPUUsage node=6 severity=warning job=edge-nodes", "Right", "nothing else"),
-    (
-        "alertname=HighCPUUsage",
-        "Not yet",
-        "HighCPUUsage on nodes 1, 2, 3, 4, 5 and more: pin the node",
-    ),
-    (
-        'alertname=HighCPUUsage node=~"6|7"',
-        "Not yet",
-        "HighCPUUsage on node 7: pin the node (1 other alert in all)",
-    ),
-    ("node=6", "Not yet", "name the alert"),
-    ("severity=warning node=6", "Not yet", "LowReliabilityScore on node 6"),
-    ('alertname=~"High.*" node=6', "Not yet", "HighErrorRate on node 6"),
-    ('alertname=HighCPUUsage node!="7"', "Not yet", "pin the node"),
-    ("alertname=HighCPUUsage node=7", "Not yet", "does not silence the noisy alert"),
-    (
-        "alertname=HighCPUUsage node=6 severity=critical",
-        "Not yet",
-        "does not silence the noisy alert",
-    ),
-    ('alertname=HighCPUUsage instance="127.0.0.1:8006"', "Almost", "node label"),
-    ("node=~(6", "Not yet", "regular expression of node=~ must be"),
-    ('node!="7"', "Not yet", "at least one matcher that an empty label does not satisfy"),
-    ("alertname", "Not yet", "matchers must be written as"),
+    # (answer, the findings' kinds, points out of 2, a phrase the feedback must contain)
+    (None, ["not answered"], 0, "Set `answer`"),
+    ("  ", ["not answered"], 0, "Set `answer`"),
+    ("alertname=HighCPUUsage node=6", [], 2, "nothing else"),
+    ('{alertname="HighCPUUsage", node="6"}', [], 2, "nothing else"),
+    (["alertname=HighCPUUsage", 'node="6"'], [], 2, "nothing else"),
+    ('alertname=~"HighCPU.*" node=~"6"', [], 2, "nothing else"),
+    ("alertname=HighCPUUsage node=6 severity=warning job=edge-nodes", [], 2, "nothing else"),
+    ("alertname=HighCPUUsage", ["too wide"], 1, "HighCPUUsage on nodes 1, 2, 3, 4, 5 and more."),
+    ('alertname=HighCPUUsage node=~"6|7"', ["too wide"], 1, "also silences 1 other alert."),
+    ("node=6", ["too wide"], 1, "Name the alert"),
+    ("severity=warning node=6", ["too wide"], 1, "LowReliabilityScore on node 6"),
+    ('alertname=~"High.*" node=6', ["too wide"], 1, "HighErrorRate on node 6"),
+    ('alertname=HighCPUUsage node!="7"', ["too wide"], 1, "Pin the node"),
+    ("alertname=HighCPUUsage node=7", ["miss"], 0, "does not silence the noisy alert"),
+    ("alertname=HighCPUUsage node=6 severity=critical", ["miss"], 0, 'severity="warning"'),
+    ('alertname=HighCPUUsage instance="127.0.0.1:8006"', ["wrong value"], 0, "node label"),
+    ("node=~(6", ["malformed"], 0, "regular expression of node=~ must be"),
+    ('node!="7"', ["malformed"], 0, "at least one matcher that an empty label does not satisfy"),
+    ("alertname", ["malformed"], 0, "matchers must be written as"),
 ]
 
 
-@pytest.mark.parametrize(("answer", "starts", "says"), SILENCE_ANSWERS)
-def test_check_silence_says_what_else_the_matchers_silence(
-    answer: Any, starts: str, says: str
+@pytest.mark.parametrize(("answer", "kinds", "points", "says"), SILENCE_ANSWERS)
+def test_check_silence_names_each_kind_of_wrong_answer(
+    answer: Any, kinds: list[str], points: float, says: str
 ) -> None:
-    verdict = silencing.check_silence(answer, node=6)
-    assert verdict.startswith(starts) and says in verdict, verdict
+    feedback = silencing.check_silence(answer, node=6)
+    assert feedback.kinds() == kinds and feedback.points == points, str(feedback)
+    assert says in str(feedback) and feedback.full_marks == (points == 2)
+    assert feedback.max_points == silencing.SILENCE_POINTS
+
+
+def test_check_silence_says_where_with_the_node() -> None:
+    (miss,) = silencing.check_silence("alertname=HighCPUUsage node=7", node=6).findings
+    assert (miss.kind, miss.node) == ("miss", 6)
+    assert 'node="6"' in miss.hint  # the noisy alert's own labels
 
 
 def test_check_silence_works_for_another_node() -> None:
-    assert silencing.check_silence("alertname=HighCPUUsage node=9", node=9).startswith("Right")
-    assert silencing.check_silence("alertname=HighCPUUsage node=6", node=9).startswith("Not yet")
+    assert silencing.check_silence("alertname=HighCPUUsage node=9", node=9).full_marks
+    assert silencing.check_silence("alertname=HighCPUUsage node=6", node=9).kinds() == ["miss"]
 
 
 def test_the_catalogue_matches_the_lab_rules() -> None:
@@ -81,16 +77,18 @@ def test_the_catalogue_matches_the_lab_rules() -> None:
 
 
 ROUTE_ANSWERS = [
-    (None, "Not answered yet"),
-    (["critical"], "The prediction should be a receiver's name, as a string"),
-    ("critical", 'Right: severity="critical" goes to critical'),
-    (" critical ", "Right"),
-    ("default", "Not yet: try the children of the root in order"),
-    ("pager", "Not yet: 'pager' is not one of this tree's receivers (critical, default, warning)"),
+    (None, ["not answered"], "Set `prediction`"),
+    (["critical"], ["malformed"], "The prediction should be a receiver's name, as a string"),
+    ("critical", [], 'Right: severity="critical" goes to critical'),
+    (" critical ", [], "Right"),
+    ("default", ["wrong value"], "Try the children of the root in order"),
+    ("pager", ["wrong value"], "receivers are critical, default, warning"),
 ]
 
 
-@pytest.mark.parametrize(("answer", "starts"), ROUTE_ANSWERS)
-def test_check_route_grades_against_the_tree(answer: Any, starts: str) -> None:
+@pytest.mark.parametrize(("answer", "kinds", "says"), ROUTE_ANSWERS)
+def test_check_route_grades_against_the_tree(answer: Any, kinds: list[str], says: str) -> None:
     tree = parse_routes((REPO / "alertmanager" / "alertmanager.yml").read_text())
-    assert silencing.check_route(answer, {"severity": "critical"}, tree).startswith(starts)
+    feedback = silencing.check_route(answer, {"severity": "critical"}, tree)
+    assert feedback.kinds() == kinds and says in str(feedback), str(feedback)
+    assert feedback.full_marks == (kinds == [])

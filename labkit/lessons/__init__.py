@@ -5,6 +5,8 @@
     panel_html  the control panel's parts as HTML
     widgets     the control panel as ipywidgets (ControlPanel)
     drills      lesson 2: predict, inject, watch the alerts, check the prediction
+    grading     the graders' Feedback (points, findings, HTML) and the pure graders of alert
+                rules replayed over a recording and of query results
     burn        lesson 3: error-budget figures and tables, SLO alerts against theory (the lab)
     burn_theory lesson 3's maths: theory, the comparison table, the grader (no I/O)
     review      lessons 4 and 5: an offline incident review and alert scoring
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         burn,
         burn_theory,
         drills,
+        grading,
         panel,
         panel_html,
         review,
@@ -38,6 +41,7 @@ __all__ = [
     "burn",
     "burn_theory",
     "drills",
+    "grading",
     "panel",
     "panel_html",
     "review",

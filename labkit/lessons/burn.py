@@ -285,3 +285,18 @@ def _spent_axis(fig: Any, row: int, values: list[float], seed_alert: SeedAlert |
         fig.add_annotation(x=0, xref="x domain", y=math.log10(y), text=text,
                            showarrow=False, xanchor="left", yanchor="bottom",
                            font={"color": colour, "size": 11}, row=row, col=1)  # fmt: skip
+
+
+def check_page_alert(expr: object, directory: object) -> Any:
+    """The exercise: the page alert `expr` replayed over the recording in `directory`
+    (alert-quality, one sample a second) and graded by burn_theory.grade_page_alert."""
+    from pathlib import Path
+
+    from labkit.lessons import review
+    from labkit.lessons.burn_theory import PAGE_ALERT_POINTS, grade_page_alert
+
+    problem = review.rule_answer_problem(expr, 0.0, PAGE_ALERT_POINTS)
+    if problem is not None:
+        return problem
+    assert isinstance(expr, str)
+    return grade_page_alert(expr, review.replay_rule(expr, 0.0, Path(str(directory))))

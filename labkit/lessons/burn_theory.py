@@ -4,6 +4,7 @@ profile, tested without a lab (labkit.lessons.burn does the talking to the lab):
     Incident(...).theory(watch)   when an alert should fire at an error ratio, the budget spent
     comparison(...)               the table's rows: measured against theory
     grade_burn_rate(answer, error_ratio=0.02, objective=0.999)
+    grade_page_alert(expr, run)   the exercise's burn-rate page alert, over its replayed firings
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit import slo
 from labkit.alerts import SeedAlert
 from labkit.errors import InvalidInput
+from labkit.lessons import grading
 from labkit.model import ModelParams
 from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record, window_into
 from labkit.words import epoch
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.recording import HistoryInfo
 
 
 @dataclass(frozen=True)
@@ -245,3 +252,41 @@ def period_words(prof: Profile) -> str:
         if (prof.period_seconds / unit).is_integer():
             return f"{prof.period_seconds / unit:g}-{name}"
     return duration(prof.period_seconds)
+
+
+PAGE_ALERT_POINTS = 4.0
+PAGE_GOAL_SECONDS = 10.0  # from the burst's start to the page
+PAGE_STOP_SECONDS = 30.0  # from the burst's end to the page's end
+
+
+def grade_page_alert(
+    expr: str, run: tuple[pd.DataFrame, pd.DataFrame, HistoryInfo] | str
+) -> grading.Feedback:
+    """The exercise, pure: a page alert for node-availability (99.9 % of a node's requests
+    succeed) under lab-day, replayed over a recording (`run`: its firings, faults and
+    history.json, or Prometheus' error). It reads the SLI's counters, pages within
+    PAGE_GOAL_SECONDS of every error_burst, stops within PAGE_STOP_SECONDS of its end, and
+    pages for nothing else."""
+    if isinstance(run, str):
+        return grading.wrong(
+            PAGE_ALERT_POINTS,
+            "Not yet: Prometheus refused `expr`.",
+            grading.Finding(
+                "malformed",
+                f"Prometheus says: {run}",
+                hint="Try each half of the `and` as a query.",
+            ),
+        )
+    if "node_requests_total" not in expr:
+        return grading.wrong(PAGE_ALERT_POINTS, "Not yet: this is not the SLO's burn rate.",
+                             grading.Finding(
+                                 "malformed", "The rule does not read the SLI's counters, "
+                                 "node_requests_total.",
+                                 hint="The SLI is failed requests over all requests, each a "
+                                 "rate() of node_requests_total over a window."))  # fmt: skip
+    firings, faults, info = run
+    found = grading.alert_findings(
+        firings, faults, failure="error_burst", goal_seconds=PAGE_GOAL_SECONDS,
+        origin=info.start, controls=info.controls, resolve_goal_seconds=PAGE_STOP_SECONDS,
+        recording=info.name)  # fmt: skip
+    return grading.grade_firings([found], max_points=PAGE_ALERT_POINTS, failure="error_burst")

@@ -9,9 +9,10 @@ rule's threshold and `for`, and grading the exercises.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from labkit.alert_replay import Rule, replay, spans
 from labkit.alerts import catches, watching
 from labkit.errors import InvalidInput
 from labkit.journal import read_journal
+from labkit.lessons import grading
+from labkit.lessons.grading import Feedback, Finding
 from labkit.recording import HistoryInfo
 from labkit.resources import PROJECT
 from labkit.score import faults_from_journal, score
@@ -104,42 +107,116 @@ def ground_truth(directory: Path | str) -> pd.DataFrame:
     """The faults a history's journal records, in minutes from its start."""
     info = HistoryInfo.load(directory)
     faults = faults_from_journal(list(read_journal(Path(directory) / "journal.jsonl")), info.end)
+    return fault_minutes(faults, info.start)
+
+
+def fault_minutes(faults: pd.DataFrame, origin: float) -> pd.DataFrame:
+    """Faults (score.faults_from_journal's frame) as failure, node, from_min and to_min:
+    minutes from `origin`, the recording's start."""
     table = faults.assign(
         node=faults["node"].astype(int),
-        from_min=((faults["start"] - info.start) / 60).round(2),
-        to_min=((faults["end"] - info.start) / 60).round(2),
+        from_min=((faults["start"] - origin) / 60).round(2),
+        to_min=((faults["end"] - origin) / 60).round(2),
     )[["failure", "node", "from_min", "to_min"]]
     return table.sort_values(["from_min", "node"], ignore_index=True)
 
 
-def grade_incident(answer: Any, directory: Path | str) -> str:
-    """Lesson 4's exercise: which nodes had an error burst, and in which minute did it start?
-    `answer` = {"nodes": [...], "minute": n}."""
-    truth = ground_truth(directory)
-    bursts = truth[truth["failure"] == "error_burst"]
-    nodes, minute = sorted(bursts["node"].tolist()), float(bursts["from_min"].min())
-    if not isinstance(answer, dict) or set(answer) != {"nodes", "minute"}:
-        return 'Not yet: put {"nodes": [...], "minute": ...} in `answer`.'
-    given = answer["nodes"]
-    if not isinstance(given, list) or not all(isinstance(n, int) for n in given):
-        return "Not quite: `nodes` is a list of node numbers, such as [3, 5]."
-    if sorted(given) != nodes:
-        extra = sorted(set(given) - set(nodes))
-        missing = sorted(set(nodes) - set(given))
-        hints = []
-        if extra:
-            hints.append(
-                f"{plural(len(extra), 'node', number=False)} {extra} never passed 5% errors"
+INCIDENT_POINTS = 4.0  # nodes 2, start 1, end 1
+
+
+def grade_incident(
+    answer: Any,
+    truth: pd.DataFrame,
+    *,
+    failure: str = "error_burst",
+    tolerance_minutes: float = 1.0,
+) -> Feedback:
+    """Lesson 4's exercise, pure: which nodes had `failure`, and in which minutes of the
+    recording did it start and end? `answer` = {"nodes": [...], "start": m, "end": m};
+    `truth` = ground_truth(directory). Nodes are worth 2 points, the start and the end 1 each,
+    each within `tolerance_minutes`; how far off a time is, is said roughly, not exactly."""
+    faults = truth[truth["failure"] == failure]
+    nodes = sorted(int(n) for n in faults["node"])
+    first, last = float(faults["from_min"].min()), float(faults["to_min"].max())
+    shape = '{"nodes": [...], "start": ..., "end": ...}'
+    if answer is None:
+        return grading.not_answered(INCIDENT_POINTS, f"Put {shape} in `answer`.")
+    if not isinstance(answer, dict) or set(answer) != {"nodes", "start", "end"}:
+        return grading.wrong(
+            INCIDENT_POINTS,
+            "Not yet: the answer is not in the asked shape.",
+            Finding("malformed", f"`answer` should be {shape}; got {answer!r}."),
+        )
+    given, start, end = answer["nodes"], answer["start"], answer["end"]
+    if not isinstance(given, list) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in given
+    ):
+        return grading.wrong(INCIDENT_POINTS, "Not yet: `nodes` is not a list of node numbers.",
+                             Finding("malformed", f"`nodes` is a list such as [3, 5]; got "
+                                     f"{given!r}."))  # fmt: skip
+    if not all(_number(x) for x in (start, end)):
+        return grading.wrong(
+            INCIDENT_POINTS,
+            "Not yet: `start` and `end` are minutes.",
+            Finding(
+                "malformed",
+                "`start` and `end` are numbers of minutes "
+                f"from the recording's start; got {start!r}, {end!r}.",
+            ),
+        )
+    findings = []
+    for n in sorted(set(given) - set(nodes)):
+        findings.append(
+            Finding(
+                "wrong value",
+                f"node {n} had no {failure}.",
+                node=n,
+                hint="Its error ratio never left the at-rest range.",
             )
-        if missing:
-            hints.append(
-                f"you missed {plural(len(missing), 'node')}: look at node_error_rate again"
+        )
+    if missing := set(nodes) - set(given):
+        findings.append(
+            Finding(
+                "miss",
+                f"{plural(len(missing), 'node')} with the {failure} missing.",
+                hint="Look at node_error_rate for every node again.",
             )
-        return "Not quite: " + "; ".join(hints) + "."
-    if not isinstance(answer["minute"], int | float) or abs(answer["minute"] - minute) > 1:
-        return (f"The nodes are right; the start is not: find the first sample above 5% "
-                f"(you said minute {answer['minute']!r}).")  # fmt: skip
-    return f"Right: nodes {nodes}, from minute {minute:g}. The journal agrees."
+        )
+    points = 2.0 if not findings else 0.0
+    for name, said, real in (("start", start, first), ("end", end, last)):
+        off = float(said) - real
+        if abs(off) <= tolerance_minutes:
+            points += 1
+            continue
+        findings.append(
+            Finding(
+                "wrong value",
+                f"the {name} is {_how_far(off)} {'late' if off > 0 else 'early'} "
+                f"(more than the {tolerance_minutes:g} minute allowed).",
+                float(said),
+                hint=f"Find the {'first' if name == 'start' else 'last'} sample above 5 % errors.",
+            )
+        )
+    if not findings:
+        return grading.right(INCIDENT_POINTS, f"Right: nodes {nodes}, from minute {first:g} "
+                             f"to minute {last:g}. The journal agrees.")  # fmt: skip
+    return grading.wrong(INCIDENT_POINTS, "Not quite.", *findings, points=points)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _how_far(minutes: float) -> str:
+    """A distance in time, roughly: the grader says which way and about how far, not the
+    answer."""
+    m = abs(minutes)
+    return "a little" if m <= 3 else "several minutes" if m <= 10 else "more than ten minutes"
+
+
+def check_incident(answer: Any, directory: Path | str) -> Feedback:
+    """Lesson 4's exercise on the recording in `directory`: its journal is the truth."""
+    return grade_incident(answer, ground_truth(directory))
 
 
 _COMPARISON = re.compile(r"(>=|<=|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
@@ -184,43 +261,85 @@ def sweep(
     return pd.DataFrame(rows)
 
 
-def grade_faster_rule(
-    rule_name: str,
-    threshold: Any,
-    for_seconds: Any,
-    prom: Prom,
-    info: HistoryInfo,
-    directory: Path | str,
-) -> str:
-    """Lesson 5's exercise: a variant of a seed rule that fires sooner than the seed's own,
-    with no false alert and no missed fault."""
-    from labkit.alert_replay import load_rules
-    from labkit.score import SEED_RULES
+MEMORY_RULE_POINTS = 4.0
+MEMORY_GOAL_SECONDS = 6.0  # the seed's 85 % fires 8 s after a leak starts
 
-    if not isinstance(threshold, int | float) or not isinstance(for_seconds, int | float):
-        return "Not yet: set `threshold` and `for_seconds` to numbers."
-    if for_seconds < 0:
-        return "Not quite: `for` is a duration, 0 or more seconds."
-    rules = {r.name: r for r in load_rules(SEED_RULES)}
-    if rule_name not in rules:
-        raise InvalidInput("rule_name", rule_name, f"one of {', '.join(rules)}")
-    rule = rules[rule_name]
-    seed_value = float(_COMPARISON.search(rule.expr).group(2))  # type: ignore[union-attr]
-    table = sweep(prom, info, directory, rule, [seed_value, threshold], [rule.for_seconds,
-                  for_seconds])  # fmt: skip
-    seed = table[(table.threshold == seed_value) & (table.for_s == rule.for_seconds)].iloc[0]
-    row = table[(table.threshold == threshold) & (table.for_s == for_seconds)].iloc[0]
-    problems = []
-    if row.false_alerts:
-        problems.append(f"{plural(int(row.false_alerts), 'false alert')}: at {threshold:g} the "
-                        "fleet gets there with no fault at all")  # fmt: skip
-    if row.recall < 1:
-        problems.append(f"recall {row.recall:.2f}: a fault shorter than your `for` "
-                        f"({for_seconds:g} s) ends before the alert fires")  # fmt: skip
-    if not problems and not row.detect_s < seed.detect_s:
-        problems.append(f"it fires after {row.detect_s:g} s (median), no sooner than the "
-                        f"seed's rule ({seed.detect_s:g} s)")  # fmt: skip
-    if problems:
-        return "Not quite: " + "; ".join(problems) + "."
-    return (f"Right: no false alert, every fault caught, and {row.detect_s:g} s to fire "
-            f"against the seed's {seed.detect_s:g} s.")  # fmt: skip
+
+def replay_rule(
+    expr: str, for_seconds: float, directory: Path | str
+) -> tuple[pd.DataFrame, pd.DataFrame, HistoryInfo] | str:
+    """A rule's firings over the recording in `directory`, with its faults and history.json;
+    Prometheus' error as a string when it refuses the expression. Starts the recording's
+    replay Prometheus if none serves it, and stops it after."""
+    from labkit import replay as replay_mod
+    from labkit.errors import QueryError
+    from labkit.query import Prom
+
+    info = HistoryInfo.load(directory)
+    started = replay_mod.running_url(Path(directory)) is None
+    prom = Prom(replay_mod.start(directory))
+    try:
+        rule = Rule("answer", expr, float(for_seconds))
+        firings = replay(prom, [rule], info.start, info.end, info.step_seconds, "answer")
+    except QueryError as exc:
+        return exc.message
+    finally:
+        if started:
+            replay_mod.stop(directory)
+    faults = faults_from_journal(list(read_journal(Path(directory) / "journal.jsonl")), info.end)
+    return firings, faults, info
+
+
+def rule_answer_problem(expr: Any, for_seconds: Any, max_points: float) -> Feedback | None:
+    """The Feedback for an answer that is not a rule yet (None when it is one)."""
+    if expr is None:
+        return grading.not_answered(max_points, "Set `expr` to a PromQL condition and "
+                                    "`for_seconds` to a number of seconds.")  # fmt: skip
+    if not isinstance(expr, str) or not expr.strip():
+        return grading.wrong(
+            max_points,
+            "Not yet: `expr` is not PromQL.",
+            Finding("malformed", f"`expr` is a PromQL text; got {expr!r}."),
+        )
+    if not _number(for_seconds) or for_seconds < 0:
+        return grading.wrong(max_points, "Not yet: `for_seconds` is not a duration.",
+                             Finding("malformed", "`for_seconds` is 0 or more seconds; got "
+                                     f"{for_seconds!r}."))  # fmt: skip
+    return None
+
+
+def grade_faster_rule(
+    runs: Iterable[tuple[pd.DataFrame, pd.DataFrame, HistoryInfo] | str],
+    *,
+    goal_seconds: float = MEMORY_GOAL_SECONDS,
+    failure: str = "memory_leak",
+) -> Feedback:
+    """Lesson 5's exercise, pure: a rule's firings over each recording (replay_rule's
+    results: firings, faults, history.json; or Prometheus' error) graded against the faults:
+    every `failure` caught within `goal_seconds`, and no false alarm on any recording."""
+    results = []
+    for run in runs:
+        if isinstance(run, str):
+            return grading.wrong(
+                MEMORY_RULE_POINTS,
+                "Not yet: Prometheus refused `expr`.",
+                Finding(
+                    "malformed",
+                    f"Prometheus says: {run}",
+                    hint="Try the expression in a query first.",
+                ),
+            )
+        firings, faults, info = run
+        results.append(grading.alert_findings(
+            firings, faults, failure=failure, goal_seconds=goal_seconds, origin=info.start,
+            grace_seconds=60.0, controls=info.controls, recording=info.name))  # fmt: skip
+    return grading.grade_firings(results, max_points=MEMORY_RULE_POINTS, failure=failure)
+
+
+def check_faster_rule(expr: Any, for_seconds: Any, directories: Sequence[Path | str]) -> Feedback:
+    """Lesson 5's exercise: the rule replayed over each recording (alert-quality, quiet-day),
+    then graded by grade_faster_rule."""
+    problem = rule_answer_problem(expr, for_seconds, MEMORY_RULE_POINTS)
+    if problem is not None:
+        return problem
+    return grade_faster_rule([replay_rule(expr, for_seconds, d) for d in directories])

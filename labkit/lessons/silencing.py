@@ -1,8 +1,8 @@
 """Lesson 6's exercise as plain functions: a noisy alert, a silence, and what the receiver got
 while the silence held.
 
-check_silence('alertname=... node=...', node=6)    -> "Right: ..." or what else it silences
-check_route("critical", {"severity": "critical"}, tree)  -> "Right: ..." or why not
+check_silence('alertname=... node=...', node=6)    -> Feedback: right, or what else it silences
+check_route("critical", {"severity": "critical"}, tree)  -> Feedback: right, or why not
 prepare(lab, node)             the node at rest, its noisy alert gone, no silence left on it
 fire_and_resolve(lab, node)    the noisy fault once: its firing and resolved notifications
 watch(lab, node, seconds)      what the receiver got for the node meanwhile, with a summary
@@ -22,6 +22,8 @@ from labkit import alerts, slo_spec
 from labkit import alertview as av
 from labkit.alerts import INTENDED
 from labkit.errors import LabkitError
+from labkit.lessons import grading
+from labkit.lessons.grading import Feedback, Finding
 from labkit.matchers import labels_text, matchers_text, matches_all
 from labkit.routing import Route, receivers_for
 from labkit.words import plural
@@ -85,72 +87,110 @@ def _name(labels: Mapping[str, str]) -> str:
     return f"{labels['alertname']}{sloth}{where}"
 
 
-def check_silence(answer: str | Sequence[str] | None, node: int = NODE) -> str:
+SILENCE_POINTS = 2.0
+ROUTE_POINTS = 1.0
+
+
+def check_silence(answer: str | Sequence[str] | None, node: int = NODE) -> Feedback:
     """Lesson 6's exercise: do these matchers silence the noisy alert (ALERT) on `node`, and
-    nothing else the lab can fire?"""
+    nothing else the lab can fire? Pure: every alert the lab can fire comes from its rule files.
+    Half the points when it silences the alert and more besides."""
     if answer is None or (isinstance(answer, str) and not answer.strip()):
-        return (
-            "Not answered yet: set `answer` to your matchers, in amtool's syntax "
-            "(name=value, name=~regex, ...), and run the cell again."
-        )
+        return grading.not_answered(SILENCE_POINTS, "Set `answer` to your matchers, in amtool's "
+                                    "syntax (name=value, name=~regex, ...), and run the cell "
+                                    "again.")  # fmt: skip
     try:
         request = av.silence_request(answer, 60, "learner", "checking")
     except LabkitError as exc:
-        return f"Not yet: {exc}"
+        return grading.wrong(SILENCE_POINTS, "Not yet: the matchers do not parse.",
+                             Finding("malformed", str(exc)))  # fmt: skip
     ms, target = request.matchers, noisy_labels(node)
     text = matchers_text(ms)
     if any(m.name == "instance" for m in ms):
-        return (
-            f"Almost: {text} names instance, an address that changes when the lab runs on "
-            "other ports. Name the node with the node label instead."
+        return grading.wrong(
+            SILENCE_POINTS,
+            f"Almost: {text} names instance.",
+            Finding(
+                "wrong value",
+                "instance is an address, which changes when the lab runs on other ports.",
+                node=node,
+                hint="Name the node with the node label instead.",
+            ),
         )
     if not matches_all(ms, target):
-        return (
-            f"Not yet: {text} does not silence the noisy alert. Its labels are "
-            f"{labels_text({k: v for k, v in target.items() if k != 'instance'})}; "
-            "every matcher must hold for them."
-        )
+        labels = labels_text({k: v for k, v in target.items() if k != "instance"})
+        return grading.wrong(SILENCE_POINTS, f"Not yet: {text} does not silence the noisy "
+                             "alert.", Finding("miss", f"{ALERT} on node {node} is not "
+                                               "silenced.", node=node,
+                                               hint=f"Its labels are {labels}; every matcher "
+                                               "must hold for them."))  # fmt: skip
     others = [a for a in lab_alerts(max(12, node)) if a != target and matches_all(ms, a)]
     if not others:
-        return f"Right: {text} silences {ALERT} on node {node} and nothing else the lab can fire."
+        return grading.right(SILENCE_POINTS, f"Right: {text} silences {ALERT} on node {node} "
+                             "and nothing else the lab can fire.")  # fmt: skip
     same_alert = sorted({int(a["node"]) for a in others if a["alertname"] == ALERT})
     same_node = sorted({_name(a) for a in others if a.get("node") == str(node)})
-    hints = []
+    findings = []
     if same_alert:
         nodes = "node" if len(same_alert) == 1 else "nodes"
-        hints.append(
-            f"{ALERT} on {nodes} {', '.join(map(str, same_alert[:5]))}"
-            f"{' and more' if len(same_alert) > 5 else ''}: pin the node"
+        findings.append(
+            Finding(
+                "too wide",
+                f"also silences {ALERT} on {nodes} {', '.join(map(str, same_alert[:5]))}"
+                f"{' and more' if len(same_alert) > 5 else ''}.",
+                hint="Pin the node.",
+            )
         )
     if same_node:
-        hints.append(
-            f"{', '.join(same_node[:3])}{' and more' if len(same_node) > 3 else ''}: name the alert"
+        findings.append(
+            Finding(
+                "too wide",
+                f"also silences {', '.join(same_node[:3])}"
+                f"{' and more' if len(same_node) > 3 else ''}.",
+                node=node,
+                hint="Name the alert.",
+            )
         )
-    if not hints:
-        hints.append(", ".join(sorted({_name(a) for a in others})[:3]))
+    if not findings:
+        findings.append(
+            Finding(
+                "too wide",
+                "also silences " + ", ".join(sorted({_name(a) for a in others})[:3]) + ".",
+            )
+        )
     count = f"{len(others)} other alert{'s' if len(others) > 1 else ''}"
-    return f"Not yet: {text} also silences " + "; and ".join(hints) + f" ({count} in all)."
+    return grading.wrong(SILENCE_POINTS, f"Not yet: {text} also silences {count}.", *findings,
+                         points=SILENCE_POINTS / 2)  # fmt: skip
 
 
-def check_route(answer: str | None, labels: Mapping[str, str], tree: Route) -> str:
+def check_route(answer: str | None, labels: Mapping[str, str], tree: Route) -> Feedback:
     """Which receiver does an alert with these labels go to? Graded against the real tree."""
     truth = receivers_for(tree, labels)
     if not answer:
-        return "Not answered yet: set `prediction` to a receiver's name and run the cell again."
+        return grading.not_answered(ROUTE_POINTS, "Set `prediction` to a receiver's name and "
+                                    "run the cell again.")  # fmt: skip
     if not isinstance(answer, str):
-        return f"The prediction should be a receiver's name, as a string; got {answer!r}."
+        return grading.wrong(ROUTE_POINTS, "Not yet: the prediction is not a name.",
+                             Finding("malformed", "The prediction should be a receiver's name, "
+                                     f"as a string; got {answer!r}."))  # fmt: skip
     if [answer.strip()] == truth:
-        return (
-            f"Right: {labels_text(labels)} goes to {truth[0]}. Alertmanager tries the root's "
-            "children top to bottom and stops at the first whose matchers all hold."
-        )
+        return grading.right(ROUTE_POINTS, f"Right: {labels_text(labels)} goes to {truth[0]}. "
+                             "Alertmanager tries the root's children top to bottom and stops at "
+                             "the first whose matchers all hold.")  # fmt: skip
     known = sorted({r.receiver for r in _walk(tree)})
     if answer.strip() not in known:
-        return f"Not yet: {answer!r} is not one of this tree's receivers ({', '.join(known)})."
-    return (
-        f"Not yet: try the children of the root in order; which is the first whose "
-        f"matchers all hold for {labels_text(labels)}? Only if none does, the root's own "
-        f"receiver takes it."
+        return grading.wrong(ROUTE_POINTS, f"Not yet: {answer!r} is not a receiver here.",
+                             Finding("wrong value", f"This tree's receivers are "
+                                     f"{', '.join(known)}."))  # fmt: skip
+    return grading.wrong(
+        ROUTE_POINTS,
+        f"Not yet: not {answer.strip()}.",
+        Finding(
+            "wrong value",
+            f"{labels_text(labels)} goes to another receiver.",
+            hint="Try the children of the root in order; which is the first whose matchers all "
+            "hold? Only if none does, the root's own receiver takes it.",
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 snapshot(prom)          one row per node: the seed's metrics now
 recent(prom, minutes)   the frames the lesson's figures need, over the last minutes
 break_two(lab)          the lesson's drill: a CPU spike and an error burst on two nodes at rest
+check_latency_query(answer, directory)   the exercise, graded on a recording (one-of-each)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from labkit.errors import LabkitError
+from labkit.lessons import grading
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,3 +156,72 @@ def break_two(lab: Lab, seconds: float = 15) -> Drill:
     lab.inject(chosen[0], "cpu_spike", seconds)
     lab.inject(chosen[1], "error_burst", seconds)
     return Drill(chosen[0], chosen[1], started, seconds)
+
+
+# -- the exercise: a query of each node's p99 latency, graded on a recording -----------------------
+
+LATENCY_QUERY_POINTS = 3.0
+LATENCY_WHAT = "each node's p99 request latency over the last minute, in seconds"
+#: The right query, and known wrong ones whose values the grader recognises.
+LATENCY_RIGHT = (
+    "histogram_quantile(0.99, sum by (node, le) (rate(node_request_latency_seconds_bucket[1m])))"
+)
+LATENCY_LOOKALIKES = {
+    "the p95": LATENCY_RIGHT.replace("0.99", "0.95"),
+    "the median (p50)": LATENCY_RIGHT.replace("0.99", "0.5"),
+    "a 30 s range": LATENCY_RIGHT.replace("[1m]", "[30s]"),
+}
+#: The recorded window it is graded over: minutes 7 to 12 of one-of-each (a latency spike on
+#: node 3 at minute 9), every 15 s.
+LATENCY_WINDOW_MINUTES = (7.0, 12.0)
+
+
+def grade_latency_query(
+    answer: pd.DataFrame | str | None,
+    expected: pd.DataFrame,
+    lookalikes: dict[str, pd.DataFrame],
+    origin: float,
+) -> grading.Feedback:
+    """The exercise, pure: the answer's range result (or Prometheus' error) against the right
+    query's over the same window (`origin`: the recording's start, for minutes)."""
+    return grading.grade_values(answer, expected, origin=origin, what=LATENCY_WHAT,
+                                max_points=LATENCY_QUERY_POINTS,
+                                alternatives=lookalikes)  # fmt: skip
+
+
+def check_latency_query(answer: object, directory: object) -> grading.Feedback:
+    """The exercise: `answer` (PromQL) run over the recording in `directory` (one-of-each,
+    written by labkit.lessons.review.ensure) beside the right query, then graded. Starts the
+    recording's replay Prometheus if none serves it, and stops it after."""
+    from pathlib import Path
+
+    from labkit import replay
+    from labkit.errors import QueryError
+    from labkit.query import Prom
+    from labkit.recording import HistoryInfo
+
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        return grading.not_answered(LATENCY_QUERY_POINTS, f"Set `answer` to a PromQL query: "
+                                    f"{LATENCY_WHAT}.")  # fmt: skip
+    if not isinstance(answer, str):
+        return grading.wrong(LATENCY_QUERY_POINTS, "Not yet: `answer` is not PromQL.",
+                             grading.Finding("malformed", f"`answer` is a PromQL text, in "
+                                             f"quotes; got {answer!r}."))  # fmt: skip
+    directory = Path(str(directory))
+    info = HistoryInfo.load(directory)
+    start, end = (info.start + 60 * m for m in LATENCY_WINDOW_MINUTES)
+    started = replay.running_url(directory) is None
+    prom = Prom(replay.start(directory))
+    try:
+        expected = prom.range(LATENCY_RIGHT, start, end, info.step_seconds)
+        lookalikes = {k: prom.range(q, start, end, info.step_seconds)
+                      for k, q in LATENCY_LOOKALIKES.items()}  # fmt: skip
+        given: pd.DataFrame | str
+        try:
+            given = prom.range(answer, start, end, info.step_seconds)
+        except QueryError as exc:
+            given = exc.message
+    finally:
+        if started:
+            replay.stop(directory)
+    return grade_latency_query(given, expected, lookalikes, info.start)

@@ -1,0 +1,405 @@
+"""The lessons' graders' common parts: a `Feedback` (points, a verdict, findings), and two pure
+graders over data the caller fetched (no I/O here):
+
+    grade_firings(firings, faults, failure=..., goal_seconds=..., origin=...)
+        an alert rule's replayed firings against a recording's faults: each fault of the mode
+        missed or caught late, each firing that catches none of them (a false alarm)
+    grade_values(answer, expected, origin=..., alternatives={"the p50": frame})
+        a query's range result against the right one, node by node, within a tolerance
+
+A finding says what is wrong and where (the minute of the recording, the node), and a hint
+that does not give the answer away. `Feedback` shows itself as an HTML table in a notebook and
+as plain text in `print`; `points` is what nbgrader's test cell reads (a float, partial credit).
+
+Kinds of finding: miss, false alarm, late, wrong value, malformed, too wide, not answered.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labkit.words import plural
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KINDS = ("not answered", "malformed", "miss", "false alarm", "late", "wrong value", "too wide")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with an answer: its kind (KINDS), what (a sentence), where (the minute
+    of the recording and the node, when it has them; `recording` names it when a grader reads
+    several) and a hint."""
+
+    kind: str
+    what: str
+    minute: float | None = None
+    node: int | None = None
+    hint: str = ""
+    recording: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"finding kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
+
+    def where(self) -> str:
+        """ "minute 5.25, node 2", "node 2", "" as a reader wants it."""
+        parts = [self.recording] if self.recording else []
+        if self.minute is not None:
+            parts.append(f"minute {self.minute:g}")
+        if self.node is not None:
+            parts.append(f"node {self.node}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A grader's answer: `points` out of `max_points`, a one-line verdict, the findings."""
+
+    points: float
+    max_points: float
+    verdict: str
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.points <= self.max_points:
+            raise ValueError(f"points must be from 0 to {self.max_points:g}; got {self.points}")
+
+    @property
+    def full_marks(self) -> bool:
+        return self.points == self.max_points
+
+    def kinds(self) -> list[str]:
+        """The findings' kinds, in order (for tests and for a quick look)."""
+        return [f.kind for f in self.findings]
+
+    def __str__(self) -> str:
+        lines = [f"{self.verdict} ({self.points:g}/{self.max_points:g} points)"]
+        for f in self.findings:
+            where = f" [{f.where()}]" if f.where() else ""
+            lines.append(f"- {f.kind}{where}: {f.what}" + (f" Hint: {f.hint}" if f.hint else ""))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        colour = "#1b5e20" if self.full_marks else "#8a4b00"
+        head = (
+            f'<div class="labkit-feedback"><p style="color:{colour}"><b>{e(self.verdict)}</b> '
+            f"({self.points:g}/{self.max_points:g} points)</p>"
+        )
+        if not self.findings:
+            return head + "</div>"
+        rows = "".join(
+            f"<tr><td>{e(f.kind)}</td><td>{e(f.where())}</td><td>{e(f.what)}</td>"
+            f"<td>{e(f.hint)}</td></tr>"
+            for f in self.findings
+        )
+        return (
+            head + '<table class="labkit-findings"><thead><tr><th>kind</th><th>where</th>'
+            f"<th>what</th><th>hint</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+
+def right(max_points: float, verdict: str) -> Feedback:
+    return Feedback(float(max_points), float(max_points), verdict)
+
+
+def not_answered(max_points: float, how: str) -> Feedback:
+    """No answer yet: no points, and how to give one."""
+    return Feedback(0.0, float(max_points), "Not answered yet.", (Finding("not answered", how),))
+
+
+def wrong(max_points: float, verdict: str, *findings: Finding, points: float = 0.0) -> Feedback:
+    return Feedback(float(points), float(max_points), verdict, tuple(findings))
+
+
+def minute(t: float, origin: float) -> float:
+    """Epoch seconds as the minute of a recording that starts at `origin` (2 decimals)."""
+    return round((t - origin) / 60, 2)
+
+
+def _node(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- alert rules, replayed ------------------------------------------------------------------------
+
+
+def alert_findings(
+    firings: pd.DataFrame,
+    faults: pd.DataFrame,
+    *,
+    failure: str,
+    goal_seconds: float,
+    origin: float,
+    grace_seconds: float = 60.0,
+    controls: Iterable[tuple[float, float]] = (),
+    resolve_goal_seconds: float | None = None,
+    recording: str = "",
+) -> tuple[list[Finding], int, int]:
+    """The findings of one rule's firings (alert_replay.replay's frame) over one recording
+    against its faults (score.faults_from_journal's frame), with how many faults of
+    `failure` there were and how many were caught within `goal_seconds`.
+
+    A fault of `failure` is caught by a firing on its node (or without a node label) that
+    starts from its start to its end + `grace_seconds`: none is a miss, a first one after
+    `goal_seconds` is late; with `resolve_goal_seconds`, a firing still on longer than that
+    after the fault's end is late too. A firing that catches no fault of `failure` is a false
+    alarm (a fault of another mode included: the rule is for `failure`)."""
+    controls = list(controls)
+    targets = faults[faults["failure"] == failure]
+    fired = [
+        (
+            _node(x.node),
+            float(x.fired_at),
+            None if _missing(x.resolved_at) else float(x.resolved_at),
+        )
+        for x in firings.itertuples()
+    ]
+    findings: list[Finding] = []
+    in_time = 0
+    caught_by: set[int] = set()
+    for f in targets.itertuples():
+        node = _node(f.node)
+        hits = [
+            i
+            for i, (n, t, _) in enumerate(fired)
+            if (n is None or n == node) and f.start <= t < f.end + grace_seconds
+        ]
+        caught_by.update(hits)
+        at = minute(f.start, origin)
+        if not hits:
+            findings.append(Finding(
+                "miss", f"misses the {failure} that starts at minute {at:g} "
+                f"({f.end - f.start:g} s long).", at, node,
+                "Is the condition ever true during this fault? Query its expression over the "
+                "fault's minutes.", recording,
+            ))  # fmt: skip
+            continue
+        first = min(hits, key=lambda i: fired[i][1])
+        delay = fired[first][1] - f.start
+        if delay > goal_seconds:
+            findings.append(Finding(
+                "late", f"fires {delay:g} s after the {failure} starts; the goal is "
+                f"{goal_seconds:g} s.", at, node,
+                "A `for`, a long range or a high threshold each add delay.", recording,
+            ))  # fmt: skip
+        else:
+            in_time += 1
+        resolved = fired[first][2]
+        if resolve_goal_seconds is not None:
+            after = (resolved if resolved is not None else math.inf) - f.end
+            if after > resolve_goal_seconds:
+                still = "until the end" if resolved is None else f"{after:g} s"
+                findings.append(Finding(
+                    "late", f"still fires {still} after the {failure} ends; the goal is to "
+                    f"stop within {resolve_goal_seconds:g} s.", minute(f.end, origin), node,
+                    "A short window forgets the fault soon after it ends.", recording,
+                ))  # fmt: skip
+    for i, (n, t, _) in enumerate(fired):
+        if i in caught_by:
+            continue
+        quiet = any(a <= t < b for a, b in controls)
+        other = _other_fault(n, t, faults, grace_seconds)
+        why = (
+            "in the quiet period, where no fault is injected"
+            if quiet
+            else f"during a {other}, not a {failure}"
+            if other
+            else f"with no {failure} on {'the fleet' if n is None else 'the node'}"
+        )
+        hint = (
+            f"The rule is for {failure}: what else moves the series it reads?"
+            if other
+            else "At rest the fleet gets there too: look at the series' range with no fault."
+        )
+        findings.append(Finding("false alarm", f"fires {why}.", minute(t, origin), n, hint,
+                                recording))  # fmt: skip
+    return findings, len(targets), in_time
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _other_fault(node: int | None, t: float, faults: pd.DataFrame, grace: float) -> str | None:
+    for f in faults.itertuples():
+        if (node is None or _node(f.node) == node) and f.start <= t < f.end + grace:
+            return str(f.failure)
+    return None
+
+
+def grade_firings(
+    results: Iterable[tuple[list[Finding], int, int]],
+    *,
+    max_points: float,
+    failure: str,
+) -> Feedback:
+    """One Feedback from `alert_findings` over one or more recordings. Half the points for the
+    faults caught in time (shared between them), half for no false alarm at all."""
+    findings: list[Finding] = []
+    faults = in_time = 0
+    for found, n, ok in results:
+        findings += found
+        faults, in_time = faults + n, in_time + ok
+    share = in_time / faults if faults else 1.0
+    false = sum(f.kind == "false alarm" for f in findings)
+    points = max_points / 2 * share + (max_points / 2 if not false else 0.0)
+    if not findings:
+        return right(max_points, f"Right: every {failure} caught in time, no false alarm.")
+    if any(f.kind == "late" for f in findings) and not false and share == 1:
+        points = max_points * 0.75  # caught in time, but it keeps firing: not full marks
+    parts = [f"{in_time} of {plural(faults, failure)} caught in time"]
+    if false:
+        parts.append(plural(false, "false alarm"))
+    return wrong(max_points, "Not yet: " + ", ".join(parts) + ".", *findings,
+                 points=round(points, 2))  # fmt: skip
+
+
+# -- query results, compared ---------------------------------------------------------------------
+
+
+def grade_values(
+    answer: pd.DataFrame | str | None,
+    expected: pd.DataFrame,
+    *,
+    origin: float,
+    max_points: float,
+    what: str,
+    alternatives: Mapping[str, pd.DataFrame] | None = None,
+    rel_tolerance: float = 0.02,
+) -> Feedback:
+    """A query's range result (`answer`: a frame with `timestamp`, `value` and a `node`
+    label; a string: the error Prometheus gave) against `expected`, one series per node.
+    Each node's values must be within `rel_tolerance` of the right ones at every timestamp.
+    `alternatives` are frames of known wrong answers ("the p50"): a node whose values match
+    one of them says so. Points: the share of nodes right."""
+    if answer is None:
+        return not_answered(max_points, f"Set `answer` to a PromQL query: {what}.")
+    if isinstance(answer, str):
+        return wrong(max_points, "Not yet: Prometheus refused the query.", Finding(
+            "malformed", f"Prometheus says: {answer}",
+            hint="Check the brackets and the function's arguments, in order."))  # fmt: skip
+    if answer.empty:
+        return wrong(max_points, "Not yet: the query returns no series.", Finding(
+            "malformed", "No series over the whole window.",
+            hint="histogram_quantile needs the `le` label of the buckets: keep it when you "
+                 "aggregate."))  # fmt: skip
+    if "node" not in answer.columns or answer["node"].isna().all():
+        return wrong(max_points, "Not yet: one series for the whole fleet.", Finding(
+            "malformed", "The result has no `node` label: the fleet is one series.",
+            hint="An aggregation drops every label it is not told to keep `by`."))  # fmt: skip
+    expected_nodes = sorted({int(n) for n in expected["node"]})
+    per_node = _by_node(answer)
+    findings: list[Finding] = []
+    doubled = sorted(n for n, frame in per_node.items() if frame["timestamp"].duplicated().any())
+    for n in doubled:
+        findings.append(
+            Finding(
+                "malformed",
+                "several series for this node.",
+                node=n,
+                hint="Aggregate to one series per node; which labels does the result keep?",
+            )
+        )
+    missing = [n for n in expected_nodes if n not in per_node]
+    extra = [n for n in per_node if n not in expected_nodes]
+    for n in missing:
+        findings.append(Finding("miss", "no value for this node.", node=n,
+                                hint="A selector or a filter leaves it out."))  # fmt: skip
+    for n in extra:
+        findings.append(Finding("wrong value", "this node should not be in the result.", node=n))
+    truth = _by_node(expected)
+    ok = 0
+    off_nodes: list[tuple[int, float, str, str]] = []  # node, minute, how far, look-alike
+    for n in expected_nodes:
+        if n not in per_node or n in doubled:
+            continue
+        off = _first_off(per_node[n], truth[n], rel_tolerance)
+        if off is None:
+            ok += 1
+            continue
+        t, mine, right_value = off
+        alike = [name for name, alt in (alternatives or {}).items()
+                if n in _by_node(alt) and _first_off(per_node[n], _by_node(alt)[n],
+                                                     rel_tolerance) is None]  # fmt: skip
+        off_nodes.append((n, minute(t, origin), _relative(mine, right_value), alike[0] if alike
+                          else ""))  # fmt: skip
+    likes = {like for *_, like in off_nodes}
+    if len(off_nodes) == len(expected_nodes) > 1 and len(likes) == 1 and "" not in likes:
+        findings.append(
+            Finding(  # every node the same mistake: one finding says it
+                "wrong value",
+                f"every node is off, by up to {max(_percent(h) for *_, h, _ in off_nodes):g} %.",
+                hint=f"These are the values of {likes.pop()}: is that what the question asks?",
+            )
+        )
+    else:
+        for n, at, how, lookalike in off_nodes:
+            hint = (
+                f"These are the values of {lookalike}: is that what the question asks?"
+                if lookalike
+                else "Check the quantile, the range in brackets and what is summed."
+            )
+            findings.append(Finding("wrong value", f"{how} at minute {at:g}.", at, n, hint))
+    if not findings:
+        return right(max_points, f"Right: {what}, for every node, over the whole window.")
+    share = ok / len(expected_nodes) if expected_nodes else 0.0
+    if extra or doubled:
+        share = min(share, 0.5)
+    return wrong(max_points, f"Not yet: {ok} of {plural(len(expected_nodes), 'node')} right.",
+                 *findings, points=round(max_points * share, 2))  # fmt: skip
+
+
+def _by_node(frame: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    out = {}
+    for node, part in frame.groupby("node", observed=True):
+        n = _node(node)
+        if n is not None:
+            out[n] = part.sort_values("timestamp")
+    return out
+
+
+def _first_off(
+    mine: pd.DataFrame, truth: pd.DataFrame, rel: float
+) -> tuple[float, float, float] | None:
+    """The first timestamp (epoch seconds) where `mine` is off `truth`, with both values;
+    a timestamp missing from `mine` counts as off (its value NaN)."""
+    joined = truth[["timestamp", "value"]].merge(
+        mine[["timestamp", "value"]], on="timestamp", how="left", suffixes=("_truth", "_mine")
+    )
+    for row in joined.itertuples():
+        a, b = float(row.value_mine), float(row.value_truth)
+        if math.isnan(a) and math.isnan(b):
+            continue
+        if math.isnan(a) or math.isnan(b) or not math.isclose(a, b, rel_tol=rel, abs_tol=1e-9):
+            return row.timestamp.timestamp(), a, b
+    return None
+
+
+def _percent(text: str) -> float:
+    """The number a `_relative` text starts with (for sorting), else 0."""
+    head = text.split(" ", 1)[0]
+    return float(head) if head.replace(".", "", 1).isdigit() else 0.0
+
+
+def _relative(mine: float, truth: float) -> str:
+    """How far off, in words that do not give the value away."""
+    if math.isnan(mine):
+        return "no value"
+    if math.isnan(truth) or truth == 0:
+        return "a value where there should be none"
+    ratio = mine / truth
+    if ratio > 1:
+        return f"{(ratio - 1) * 100:.0f} % too high"
+    return f"{(1 - ratio) * 100:.0f} % too low"
