@@ -101,7 +101,7 @@ def test_a_late_detection_says_by_how_much_and_the_goal() -> None:
     f = memory((5, 3 + 8 / 60, 3.6), (6, 14 + 5 / 60, 15.6))
     (late,) = f.findings
     assert (late.kind, late.minute, late.node) == ("late", 3.0, 5)
-    assert "fires 8 s after the memory_leak starts; the goal is 6 s" in late.what
+    assert "fires 8 s after the memory_leak starts; the goal is 7 s" in late.what
 
 
 def test_false_alarms_in_the_quiet_period_and_during_another_fault() -> None:

@@ -125,3 +125,36 @@ def test_each_offline_lesson_runs_under_nbval_and_its_kept_outputs_match(
         not (d / "run" / "replay.json").exists()
         for d in (tmp_path / "state" / "histories").iterdir()
     )  # each lesson stopped its replay
+
+
+GRADED = {"01_fleet_tour.ipynb": 1, "03_slo_burn.ipynb": 1, "04_offline_incident_review.ipynb": 1,
+          "05_alert_quality.ipynb": 1, "06_silences_and_routing.ipynb": 2}  # fmt: skip
+
+
+@pytest.mark.parametrize("lesson", sorted(GRADED))
+def test_each_graded_exercise_is_in_nbgrader_format_with_its_full_marks_kept(lesson: str) -> None:
+    """An exercise is three cells, in nbgrader's format: the answer (a solution cell: `None`,
+    then the solution between BEGIN and END SOLUTION, which a student version replaces), the
+    feedback (locked), and the points (an autograded test cell, locked). The points cell keeps
+    its output, the full marks, which nbval compares: the lesson run with its solutions gets
+    them, or fails."""
+    cells = json.loads((REPO / "notebooks" / lesson).read_text())["cells"]
+    meta = [c.get("metadata", {}).get("nbgrader") for c in cells]
+    ids = [m["grade_id"] for m in meta if m]
+    assert len(ids) == len(set(ids)) == 3 * GRADED[lesson]
+    for i, m in enumerate(meta):
+        if not (m and m["solution"]):
+            continue
+        answer, feedback, points = cells[i : i + 3]
+        source = "".join(answer["source"])
+        assert " = None  #" in source.split("### BEGIN SOLUTION")[0]
+        assert source.count("### BEGIN SOLUTION") == source.count("### END SOLUTION") == 1
+        assert feedback["metadata"]["nbgrader"]["locked"]
+        assert "feedback" in "".join(feedback["source"]).splitlines()[-1]
+        grade = points["metadata"]["nbgrader"]
+        assert grade["grade"] and grade["locked"] and not grade["solution"]
+        assert points["metadata"]["keep_output"]
+        assert "# NBVAL_CHECK_OUTPUT" in "".join(points["source"])
+        (out,) = points["outputs"]
+        assert "".join(out["data"]["text/plain"]) == repr(float(grade["points"]))
+        assert all(m["schema_version"] == 3 for m in (answer["metadata"]["nbgrader"], grade))
