@@ -109,7 +109,10 @@ def test_false_alarms_in_the_quiet_period_and_during_another_fault() -> None:
     assert f.kinds() == ["false alarm", "false alarm"]
     quiet, other = sorted(f.findings, key=lambda x: x.minute or 0, reverse=True)
     assert (quiet.minute, quiet.node) == (30.0, 2) and "in the quiet period" in quiet.what
-    assert (other.minute, other.node) == (9.03, 9) and "during a error_burst" in other.what
+    assert (other.minute, other.node) == (
+        9.03,
+        9,
+    ) and "during another fault (error_burst)" in other.what
     assert f.points == 2.0 and "2 false alarms" in f.verdict
 
 

@@ -214,7 +214,7 @@ def alert_findings(
         why = (
             "in the quiet period, where no fault is injected"
             if quiet
-            else f"during a {other}, not a {failure}"
+            else f"during another fault ({other}), not a {failure}"
             if other
             else f"with no {failure} on {'the fleet' if n is None else 'the node'}"
         )
@@ -321,7 +321,7 @@ def grade_values(
         findings.append(Finding("wrong value", "this node should not be in the result.", node=n))
     truth = _by_node(expected)
     ok = 0
-    off_nodes: list[tuple[int, float, str, str]] = []  # node, minute, how far, look-alike
+    off_nodes: list[tuple[int, float, float, float, str]] = []  # node, minute, mine, right, like
     for n in expected_nodes:
         if n not in per_node or n in doubled:
             continue
@@ -333,19 +333,21 @@ def grade_values(
         alike = [name for name, alt in (alternatives or {}).items()
                 if n in _by_node(alt) and _first_off(per_node[n], _by_node(alt)[n],
                                                      rel_tolerance) is None]  # fmt: skip
-        off_nodes.append((n, minute(t, origin), _relative(mine, right_value), alike[0] if alike
+        off_nodes.append((n, minute(t, origin), mine, right_value, alike[0] if alike
                           else ""))  # fmt: skip
     likes = {like for *_, like in off_nodes}
     if len(off_nodes) == len(expected_nodes) > 1 and len(likes) == 1 and "" not in likes:
+        worst = max(_off_percent(mine, right_value) for _, _, mine, right_value, _ in off_nodes)
         findings.append(
             Finding(  # every node the same mistake: one finding says it
                 "wrong value",
-                f"every node is off, by up to {max(_percent(h) for *_, h, _ in off_nodes):g} %.",
+                f"every node is off, by up to {worst:.0f} %.",
                 hint=f"These are the values of {likes.pop()}: is that what the question asks?",
             )
         )
     else:
-        for n, at, how, lookalike in off_nodes:
+        for n, at, mine, right_value, lookalike in off_nodes:
+            how = _relative(mine, right_value)
             hint = (
                 f"These are the values of {lookalike}: is that what the question asks?"
                 if lookalike
@@ -387,10 +389,11 @@ def _first_off(
     return None
 
 
-def _percent(text: str) -> float:
-    """The number a `_relative` text starts with (for sorting), else 0."""
-    head = text.split(" ", 1)[0]
-    return float(head) if head.replace(".", "", 1).isdigit() else 0.0
+def _off_percent(mine: float, truth: float) -> float:
+    """How far `mine` is from `truth`, in percent of it (inf when it cannot say)."""
+    if math.isnan(mine) or math.isnan(truth) or truth == 0:
+        return math.inf
+    return abs(mine / truth - 1) * 100
 
 
 def _relative(mine: float, truth: float) -> str:
