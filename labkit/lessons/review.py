@@ -5,6 +5,10 @@ rule's threshold and `for`, and grading the exercises.
     lab = Lab.open(directory)                      # a Prometheus over it
     symptoms(prom, lab.history)                    # what the metrics say happened, and when
     sweep(prom, lab.history, rule, thresholds=[60, 80, 90], fors=[0, 15])
+
+The graders are pure (`grade_incident(answer, truth)`, `grade_faster_rule(runs)`); their
+wrappers fetch the data (`check_incident(answer, directory)`, `check_faster_rule(expr,
+for_seconds, [directory, ...])`, which replays the rule with `replay_rule`).
 """
 
 from __future__ import annotations
