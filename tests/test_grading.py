@@ -170,9 +170,12 @@ def test_a_page_on_the_gauge_is_not_a_burn_rate() -> None:
     assert f.kinds() == ["malformed"] and "node_requests_total" in str(f)
 
 
-def test_a_fleet_wide_page_catches_but_pages_once_per_fault() -> None:
+def test_a_fleet_wide_page_is_malformed_and_its_false_alarm_named() -> None:
     f = page((None, 9.1, 9.4), (None, 20.1, 21.2), (None, 30, 30.5))
-    assert f.kinds() == ["false alarm"] and f.findings[0].node is None
+    assert f.kinds() == ["malformed", "false alarm"] and "no node label" in str(f)
+    assert f.findings[1].node is None and f.findings[1].minute == 30 and f.points == 2
+    caught = page((None, 9.1, 9.4), (None, 20.1, 21.2))
+    assert caught.kinds() == ["malformed"] and caught.points == 2  # half, at most
 
 
 # -- query results -------------------------------------------------------------------------------

@@ -289,4 +289,16 @@ def grade_page_alert(
         firings, faults, failure="error_burst", goal_seconds=PAGE_GOAL_SECONDS,
         origin=info.start, controls=info.controls, resolve_goal_seconds=PAGE_STOP_SECONDS,
         recording=info.name)  # fmt: skip
-    return grading.grade_firings([found], max_points=PAGE_ALERT_POINTS, failure="error_burst")
+    feedback = grading.grade_firings([found], max_points=PAGE_ALERT_POINTS, failure="error_burst")
+    if firings.empty or firings["node"].notna().all():
+        return feedback
+    fleet = grading.Finding(
+        "malformed", "some pages have no node label: node-availability is per node, and a page "
+        "should say which node.", hint="Keep `node` in every sum's by (...).")  # fmt: skip
+    return grading.wrong(
+        PAGE_ALERT_POINTS,
+        "Not yet: pages without a node.",
+        fleet,
+        *feedback.findings,
+        points=min(feedback.points, PAGE_ALERT_POINTS / 2),
+    )
