@@ -126,6 +126,18 @@ def test_quiet_day_false_alarms_are_named_on_their_recording() -> None:
         "false alarm", "quiet-day", 600.0, 7)  # fmt: skip
 
 
+def test_many_false_alarms_are_shown_five_per_recording_and_the_rest_counted() -> None:
+    leaks, info = recording("alert-quality")
+    quiet, day = recording("quiet-day")
+    noisy = firings(*((n, 26 + i / 10, 26 + i / 10 + 0.05) for i in range(20) for n in (1, 3)))
+    f = review.grade_faster_rule([(noisy, leaks, info), (firings((7, 600, 601)), quiet, day)])
+    assert f.kinds() == ["miss", "miss", *["false alarm"] * 7]
+    shown = [x for x in f.findings if x.kind == "false alarm" and x.recording == "alert-quality"]
+    assert [x.minute for x in shown[:5]] == [26.0, 26.0, 26.1, 26.1, 26.2]
+    assert shown[5].what == "and 35 more like these, on nodes 1, 3." and shown[5].minute is None
+    assert "40 false alarms" not in f.verdict and "41 false alarms" in f.verdict
+
+
 def test_a_refused_expression_is_malformed() -> None:
     f = review.grade_faster_rule(["1:5: parse error: unexpected end of input"])
     assert f.kinds() == ["malformed"] and "parse error" in str(f) and f.points == 0

@@ -239,6 +239,29 @@ def _other_fault(node: int | None, t: float, faults: pd.DataFrame, grace: float)
     return None
 
 
+SHOWN_PER_KIND = 5  # findings of one kind on one recording shown; the rest are counted
+
+
+def capped(findings: Iterable[Finding], shown: int = SHOWN_PER_KIND) -> list[Finding]:
+    """At most `shown` findings of each kind on each recording, in order of their minute; the
+    rest counted in one more finding ("and 1,953 more like these, on nodes 1, 3, 7")."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        groups.setdefault((f.kind, f.recording), []).append(f)
+    out: list[Finding] = []
+    for (kind, recording), group in groups.items():
+        ordered = sorted(group, key=lambda f: (f.minute is None, f.minute or 0.0))
+        out += ordered[:shown]
+        rest = ordered[shown:]
+        if rest:
+            nodes = sorted({f.node for f in rest if f.node is not None})
+            on = f", on {plural(len(nodes), 'node', number=False)} " if nodes else ""
+            on += ", ".join(map(str, nodes[:8])) + (" and more" if len(nodes) > 8 else "")
+            out.append(Finding(kind, f"and {len(rest):,} more like these{on}.",
+                               hint=rest[0].hint, recording=recording))  # fmt: skip
+    return out
+
+
 def grade_firings(
     results: Iterable[tuple[list[Finding], int, int]],
     *,
@@ -262,7 +285,7 @@ def grade_firings(
     parts = [f"{in_time} of {plural(faults, failure)} caught in time"]
     if false:
         parts.append(plural(false, "false alarm"))
-    return wrong(max_points, "Not yet: " + ", ".join(parts) + ".", *findings,
+    return wrong(max_points, "Not yet: " + ", ".join(parts) + ".", *capped(findings),
                  points=round(points, 2))  # fmt: skip
 
 
