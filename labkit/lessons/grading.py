@@ -94,14 +94,17 @@ class Feedback:
         )
         if not self.findings:
             return head + "</div>"
+        cell = 'style="text-align:left;vertical-align:top;padding:2px 8px"'
         rows = "".join(
-            f"<tr><td>{e(f.kind)}</td><td>{e(f.where())}</td><td>{e(f.what)}</td>"
-            f"<td>{e(f.hint)}</td></tr>"
+            "<tr>"
+            + "".join(f"<td {cell}>{e(x)}</td>" for x in (f.kind, f.where(), f.what, f.hint))
+            + "</tr>"
             for f in self.findings
         )
+        header = "".join(f"<th {cell}>{x}</th>" for x in ("kind", "where", "what", "hint"))
         return (
-            head + '<table class="labkit-findings"><thead><tr><th>kind</th><th>where</th>'
-            f"<th>what</th><th>hint</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            f'{head}<table class="labkit-findings"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>"
         )
 
 
@@ -376,7 +379,7 @@ def grade_values(
                 if lookalike
                 else "Check the quantile, the range in brackets and what is summed."
             )
-            findings.append(Finding("wrong value", f"{how} at minute {at:g}.", at, n, hint))
+            findings.append(Finding("wrong value", f"{how} from this minute on.", at, n, hint))
     if not findings:
         return right(max_points, f"Right: {what}, for every node, over the whole window.")
     share = ok / len(expected_nodes) if expected_nodes else 0.0
