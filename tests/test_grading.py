@@ -177,6 +177,12 @@ def test_a_page_that_stays_on_is_late_to_stop() -> None:
     assert 0 < f.points < f.max_points
 
 
+def test_a_page_that_flaps_is_late_to_stop_by_its_last_firing() -> None:
+    f = page((9, 9.1, 9.15), (9, 9.2, None), (10, 20.1, 21.2))
+    (late,) = f.findings
+    assert (late.kind, late.node) == ("late", 9) and "still fires until the end" in late.what
+
+
 def test_a_page_on_the_gauge_is_not_a_burn_rate() -> None:
     f = page((9, 9.1, 9.4), (10, 20.1, 21.2), expr="node_error_rate > 0.0144")
     assert f.kinds() == ["malformed"] and "node_requests_total" in str(f)

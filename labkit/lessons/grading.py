@@ -156,8 +156,8 @@ def alert_findings(
 
     A fault of `failure` is caught by a firing on its node (or without a node label) that
     starts from its start to its end + `grace_seconds`: none is a miss, a first one after
-    `goal_seconds` is late; with `resolve_goal_seconds`, a firing still on longer than that
-    after the fault's end is late too. A firing that catches no fault of `failure` is a false
+    `goal_seconds` is late; with `resolve_goal_seconds`, its firings still on longer than that
+    after the fault's end are late too. A firing that catches no fault of `failure` is a false
     alarm (a fault of another mode included: the rule is for `failure`)."""
     controls = list(controls)
     targets = faults[faults["failure"] == failure]
@@ -199,11 +199,11 @@ def alert_findings(
             ))  # fmt: skip
         else:
             in_time += 1
-        resolved = fired[first][2]
-        if resolve_goal_seconds is not None:
-            after = (resolved if resolved is not None else math.inf) - f.end
+        if resolve_goal_seconds is not None:  # the last of its firings to end (one may flap)
+            ends = [fired[i][2] for i in hits]
+            after = max(math.inf if x is None else x for x in ends) - f.end
             if after > resolve_goal_seconds:
-                still = "until the end" if resolved is None else f"{after:g} s"
+                still = "until the end" if after == math.inf else f"{after:g} s"
                 findings.append(Finding(
                     "late", f"still fires {still} after the {failure} ends; the goal is to "
                     f"stop within {resolve_goal_seconds:g} s.", minute(f.end, origin), node,
