@@ -272,7 +272,9 @@ def grade_firings(
     failure: str,
 ) -> Feedback:
     """One Feedback from `alert_findings` over one or more recordings. Half the points for the
-    faults caught in time (shared between them), half for no false alarm at all."""
+    faults caught in time (shared between them), half for no false alarm at all; a rule that
+    does both but is late to stop gets three quarters. Five findings of a kind per recording
+    are shown, the rest counted (`capped`)."""
     findings: list[Finding] = []
     faults = in_time = 0
     for found, n, ok in results:
