@@ -37,7 +37,8 @@ RUN pip install "$(ls /wheels/labkit-*.whl)[notebooks]"
 RUN mkdir /app && chown labkit /app
 USER labkit
 WORKDIR /app
-# the lessons out of the wheel (compose mounts ./notebooks over them, so edits persist)
+# the lessons out of the wheel, without their solutions (compose keeps them in a named
+# volume, the learner's work with them)
 RUN labkit lessons /app/notebooks
 ENV LABKIT_STATE_DIR=/tmp/labkit
 EXPOSE 8888 9095

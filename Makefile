@@ -1,7 +1,8 @@
 # labkit: one command per job, the same here and in CI.
 #
 #   make lab     set everything up (venv, OS packages), start the lab (`labkit up`: nodes,
-#                Prometheus, Alertmanager, alert receiver) and JupyterLab on notebooks/; prints
+#                Prometheus, Alertmanager, alert receiver) and JupyterLab on .lab/lessons/ (the
+#                lessons without their exercises' solutions; your work there is kept); prints
 #                the lab's addresses, then last the JupyterLab address to open. Ctrl-C stops
 #                JupyterLab; the lab runs on until `labkit down`
 #   make test    ruff, mypy and pytest (installs whatever the tests need when it is missing)
@@ -18,8 +19,12 @@
 #   make k8s-check  deploy/kubernetes/ checked offline: the values merged over Zero to
 #                JupyterHub's defaults and validated against the chart's schema, each problem
 #                named by its path; the other manifests by `kubernetes-validate --strict`
+#   make assignments  the lessons as an nbgrader course in .lab/course/ (COURSE=dir for
+#                another): source/ with the solutions, release/ the student versions without;
+#                then nbgrader's release, collect, autograde, feedback there (docs/teach.md)
 #   make lint    ruff and mypy only
-#   make clean   remove the venv, caches and the lab state in .lab/
+#   make clean   remove the venv, caches and the lab state in .lab/, but your lessons in
+#                .lab/lessons/
 #
 # Every target bootstraps .venv by itself on a fresh machine.
 
@@ -29,8 +34,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 HUB_STAMP := $(VENV)/.hub-installed
+INSTRUCTOR_STAMP := $(VENV)/.instructor-installed
 
-.PHONY: lab down test lint bench clean os-packages test-packages hub hub-packages k8s-check
+.PHONY: lab down test lint bench clean os-packages test-packages hub hub-packages k8s-check \
+	assignments
 
 $(STAMP): pyproject.toml
 	@echo "setting up $(VENV) (Python packages; a minute or two the first time)"
@@ -53,6 +60,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 hub-packages: $(HUB_STAMP) node_modules/.package-lock.json
+
+# nbgrader, for the instructor's cycle (the `instructor` extra)
+$(INSTRUCTOR_STAMP): $(STAMP)
+	@$(PY) -m pip install --quiet -e '.[dev,notebooks,instructor]'
+	@touch $(INSTRUCTOR_STAMP)
+
+assignments: $(INSTRUCTOR_STAMP) os-packages
+	@$(PY) scripts/assignments.py $(if $(COURSE),--course $(COURSE))
 
 hub: hub-packages os-packages
 	@$(PY) -m jupyterhub -f deploy/jupyterhub/jupyterhub_config.py
@@ -78,7 +93,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check labkit tests benchmarks scripts setup.py
 	$(VENV)/bin/mypy
 
-test: $(STAMP) test-packages hub-packages lint
+test: $(STAMP) test-packages hub-packages $(INSTRUCTOR_STAMP) lint
 	$(PY) -m pytest
 
 bench: $(STAMP) os-packages
@@ -92,4 +107,5 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.big_lab
 
 clean:
-	rm -rf $(VENV) .lab .hub node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .hub node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	@if [ -d .lab ]; then find .lab -mindepth 1 -maxdepth 1 ! -name lessons -exec rm -rf {} +; fi

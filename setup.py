@@ -1,9 +1,13 @@
 """labkit's build, beside pyproject.toml (which holds everything else): a wheel carries the
 repository's prometheus/, alertmanager/, slo/, scenarios/ and notebooks/ folders as
 labkit/_data/ (labkit.resources finds them there), copied at build time so they are kept
-once. An editable install reads them from the checkout instead."""
+once. An editable install reads them from the checkout instead.
+
+The lessons go in as a learner gets them: labkit/course.py's student_version takes each
+exercise's solution out (nbgrader's source notebooks stay in the repository, for instructors)."""
 
 import ast
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -35,16 +39,28 @@ def shipped_files() -> list[Path]:
     )
 
 
+def student_text():
+    """labkit.course.student_text, loaded from its file (standard library only)."""
+    spec = importlib.util.spec_from_file_location("_labkit_course", ROOT / "labkit" / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.student_text
+
+
 class BuildWithLabFiles(build_py):
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):
             return
         target = Path(self.build_lib) / "labkit" / "_data"
+        student = student_text()
         for rel in shipped_files():
             out = target / rel
             out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ROOT / rel, out)
+            if rel.parts[0] == "notebooks" and rel.suffix == ".ipynb":
+                out.write_text(student((ROOT / rel).read_text(encoding="utf-8")), encoding="utf-8")
+            else:
+                shutil.copyfile(ROOT / rel, out)
 
 
 setup(cmdclass={"build_py": BuildWithLabFiles})

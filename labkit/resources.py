@@ -11,7 +11,6 @@ repository's folders stay the single source, for the embedded lab and for compos
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from labkit.errors import InvalidInput, LabkitError
@@ -53,9 +52,11 @@ def lessons(source: Path = PROJECT) -> list[Path]:
 
 
 def copy_lessons(target: Path, force: bool = False, source: Path = PROJECT) -> dict[str, str]:
-    """The lessons into `target`, created if needed: name -> "copied",
-    "unchanged" (the same text is there) or "kept" (a different text is there: the learner's
-    work, never overwritten unless `force`)."""
+    """The learner's copy of each lesson (its exercises' solutions taken out: labkit/course.py) into
+    `target`, created if needed: name -> "copied", "unchanged" (the same text is there) or
+    "kept" (a different text is there: the learner's work, never overwritten unless `force`)."""
+    from labkit.course import student_text
+
     if target.exists() and not target.is_dir():
         raise InvalidInput("DIR", str(target), "a folder (or a path to create one at)")
     files = lessons(source)  # not notebooks/README.md: it is about working on the lessons
@@ -64,12 +65,13 @@ def copy_lessons(target: Path, force: bool = False, source: Path = PROJECT) -> d
         target.mkdir(parents=True, exist_ok=True)
         for src in files:
             out = target / src.name
-            if out.exists() and out.read_bytes() == src.read_bytes():
+            text = student_text(src.read_text(encoding="utf-8")).encode("utf-8")
+            if out.exists() and out.read_bytes() == text:
                 done[src.name] = "unchanged"
             elif out.exists() and not force:
                 done[src.name] = "kept"
             else:
-                shutil.copyfile(src, out)
+                out.write_bytes(text)
                 done[src.name] = "copied"
     except OSError as exc:
         raise InvalidInput(

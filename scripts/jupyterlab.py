@@ -3,7 +3,10 @@
 
     .venv/bin/python scripts/jupyterlab.py [extra `jupyter lab` options]
 
-JupyterLab's log goes to .lab/logs/jupyterlab.log instead of the terminal; once it answers,
+JupyterLab opens on .lab/lessons/: the learner's copy of each lesson, its exercises' solutions
+taken out (`labkit lessons`; notebooks/ holds the instructor's sources). A lesson already there
+with other text is the learner's work and is kept. JupyterLab's log goes to
+.lab/logs/jupyterlab.log instead of the terminal; once it answers,
 this prints one line to say so and, last, the address to open (with its token). Ctrl-C stops
 JupyterLab (its kernels too) and exits 0; the lab keeps running until `labkit down`.
 
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labkit.resources import copy_lessons
 from labkit.stack import labkit_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,10 +128,15 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
-    print(f"JupyterLab: starting on notebooks/ (its log: {shown})", flush=True)
+    lessons = state_dir / "lessons"
+    kept = [name for name, what in copy_lessons(lessons).items() if what == "kept"]
+    where = os.path.relpath(lessons) if lessons.is_relative_to(Path.cwd()) else str(lessons)
+    mine = (f"; kept as you left them: {', '.join(kept)}; `labkit lessons {where} --force` "
+            "replaces them with the current lessons" if kept else "")  # fmt: skip
+    print(f"JupyterLab: starting on {where}/ (its log: {shown}{mine})", flush=True)
     with log.open("ab") as sink:
         server = subprocess.Popen(
-            command(ROOT / "notebooks", argv), env=env, stdin=subprocess.DEVNULL,
+            command(lessons, argv), env=env, stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:

@@ -98,11 +98,14 @@ def test_images_are_pinned_and_configs_mounted_read_only(spec: dict[str, Any]) -
     assert "./alertmanager:/etc/alertmanager:ro" in mounts["alertmanager"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts["grafana"]
     named = set(spec["volumes"])
-    assert named == {"prometheus-data", "alertmanager-data", "grafana-data"}
+    assert named == {"prometheus-data", "alertmanager-data", "grafana-data", "lessons"}
+    # the learner's lessons are the image's copies (no solutions), not the repository's sources
+    assert not any(v.startswith("./notebooks") for v in mounts["jupyter"])
     for name, volume in (
         ("prometheus", "prometheus-data"),
         ("alertmanager", "alertmanager-data"),
         ("grafana", "grafana-data"),
+        ("jupyter", "lessons"),
     ):
         assert any(v.startswith(volume + ":") for v in mounts[name])
 

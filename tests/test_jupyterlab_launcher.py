@@ -36,6 +36,11 @@ def test_make_labs_jupyterlab_ends_with_its_address_and_stops_on_ctrl_c(tmp_path
             lines.append(line.rstrip("\n"))
         # no JupyterLab log and no JUPYTER_*=... command line in the terminal: three lines
         assert len(lines) == 3 and "jupyterlab.log" in lines[0] and "labkit down" in lines[1]
+        # on the learner's copies of the lessons, without the exercises' solutions
+        assert lines[0].startswith(f"JupyterLab: starting on {tmp_path / 'lessons'}/")
+        copies = sorted(p.name for p in (tmp_path / "lessons").glob("*.ipynb"))
+        assert copies == sorted(p.name for p in (REPO / "notebooks").glob("0*.ipynb"))
+        assert not any("BEGIN SOLUTION" in (tmp_path / "lessons" / n).read_text() for n in copies)
         url = lines[-1].removeprefix("Open ")
         assert url.startswith(f"http://127.0.0.1:{port}/lab?token=")
         with urllib.request.urlopen(url, timeout=10) as page:

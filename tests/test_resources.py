@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from labkit import resources
+from labkit.course import student_text
 from labkit.errors import InvalidInput, LabkitError
 from tests.conftest import LABKIT, REPO
 
@@ -61,7 +62,7 @@ def test_lessons_are_copied_and_a_learners_own_text_is_kept(tmp_path: Path) -> N
     assert again["01_fleet_tour.ipynb"] == "unchanged"
     forced = resources.copy_lessons(target, force=True)
     assert forced["02_failure_injection.ipynb"] == "copied"
-    assert mine.read_bytes() == (REPO / "notebooks" / mine.name).read_bytes()
+    assert mine.read_text() == student_text((REPO / "notebooks" / mine.name).read_text())
 
 
 def test_lessons_into_a_file_is_bad_input(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from labkit import alertview
 from labkit.amtool import Amtool
 from labkit.errors import LabkitError
+from labkit.lessons import silencing
 from labkit.routing import parse_routes, receivers_for, tree_lines
 from tests.conftest import REPO
 
@@ -101,6 +102,8 @@ def test_the_real_config_routes_by_severity_as_amtool_says(shared_lab: Any) -> N
     url = shared_lab.alertmanager_url
     tree = alertview.routes(url)
     assert [r.receiver for r in tree.routes] == ["critical", "warning"]
+    # lesson 6 grades its route exercise on the tree from the file, so autograding needs no lab
+    assert silencing.lab_routes() == tree
     assert (tree.group_wait, tree.group_interval, tree.repeat_interval) == ("0s", "1s", "1h")
     amtool = Amtool(url, binary="/usr/bin/amtool")
     for labels in LIVE_LABELS:

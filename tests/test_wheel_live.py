@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from labkit.course import student_text
 from tests.conftest import REPO, wait_for
 
 pytestmark = pytest.mark.live
@@ -93,9 +94,16 @@ def test_the_wheel_carries_labkit_and_its_lab_files(venv: Path, tmp_path: Path) 
         "alertmanager/alertmanager.yml",
         "slo/edge.yml",
         "scenarios/one-of-each.yml",
-        "notebooks/01_fleet_tour.ipynb",
     ):
         assert (files / needed).read_bytes() == (REPO / needed).read_bytes(), needed  # fmt: skip
+    # the lessons as learners get them: no solution anywhere in the installed package
+    for lesson in sorted((REPO / "notebooks").glob("0*.ipynb")):
+        shipped = (files / "notebooks" / lesson.name).read_text()
+        assert shipped == student_text(lesson.read_text()), lesson.name
+    leaks = [p for p in Path(module).parent.rglob("*.ipynb") if "BEGIN SOLUTION" in p.read_text()]
+    assert (
+        not leaks and "BEGIN SOLUTION" in (REPO / "notebooks" / "01_fleet_tour.ipynb").read_text()
+    )
     for icon in ("prometheus", "dashboard", "alertmanager"):  # JupyterLab's tiles (labkit.hub)
         assert (Path(module).parent / "share" / "icons" / f"{icon}.svg").is_file(), icon
     compose = run(venv, tmp_path, "labkit", "compose-files")

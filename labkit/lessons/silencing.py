@@ -3,6 +3,7 @@ while the silence held.
 
 check_silence('alertname=... node=...', node=6)    -> Feedback: right, or what else it silences
 check_route("critical", {"severity": "critical"}, tree)  -> Feedback: right, or why not
+lab_routes()                   the lab's routing tree, from alertmanager/alertmanager.yml (no lab)
 prepare(lab, node)             the node at rest, its noisy alert gone, no silence left on it
 fire_and_resolve(lab, node)    the noisy fault once: its firing and resolved notifications
 watch(lab, node, seconds)      what the receiver got for the node meanwhile, with a summary
@@ -25,7 +26,7 @@ from labkit.errors import LabkitError
 from labkit.lessons import grading
 from labkit.lessons.grading import Feedback, Finding
 from labkit.matchers import labels_text, matchers_text, matches_all
-from labkit.routing import Route, receivers_for
+from labkit.routing import Route, parse_routes, receivers_for
 from labkit.words import plural
 
 if TYPE_CHECKING:
@@ -163,8 +164,20 @@ def check_silence(answer: str | Sequence[str] | None, node: int = NODE) -> Feedb
                          points=SILENCE_POINTS / 2)  # fmt: skip
 
 
-def check_route(answer: str | None, labels: Mapping[str, str], tree: Route) -> Feedback:
-    """Which receiver does an alert with these labels go to? Graded against the real tree."""
+def lab_routes() -> Route:
+    """The routing tree every lab runs: alertmanager/alertmanager.yml's `route:` (a lab renders
+    its Alertmanager's configuration from that file, changing only the webhooks' addresses)."""
+    from labkit.resources import PROJECT
+
+    return parse_routes((PROJECT / "alertmanager" / "alertmanager.yml").read_text())
+
+
+def check_route(
+    answer: str | None, labels: Mapping[str, str], tree: Route | None = None
+) -> Feedback:
+    """Which receiver does an alert with these labels go to? Graded against the real tree (by
+    default the lab's: `lab_routes()`, so a submission is graded with no lab running)."""
+    tree = lab_routes() if tree is None else tree
     truth = receivers_for(tree, labels)
     if not answer:
         return grading.not_answered(ROUTE_POINTS, "Set `prediction` to a receiver's name and "

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""`make assignments`: labkit's lessons as an nbgrader course, and their student versions.
+
+    .venv/bin/python scripts/assignments.py [--course DIR] [--force]
+
+The course folder (default .lab/course/) gets, as nbgrader lays a course out:
+    nbgrader_config.py          written once (yours to edit after): the course's settings, the
+                                stub a solution becomes, autograding without a lab
+    source/<lesson>/<lesson>.ipynb   each lesson of notebooks/ as an assignment, solutions in
+    release/<lesson>/<lesson>.ipynb  what learners get: `nbgrader generate_assignment`'s output,
+                                solutions and hidden tests out, outputs cleared, graded cells locked
+    gradebook.db                the assignments and their points (nbgrader's database)
+
+A source notebook that differs from notebooks/ is yours (an edited exercise) and is kept unless
+--force. Then `nbgrader release_assignment`, `collect`, `autograde` and `generate_feedback` run
+in the course folder as nbgrader's docs say; docs/teach.md walks through the cycle.
+Exit codes: 0 written, 1 nbgrader failed (its output is shown), 2 bad arguments or nbgrader
+missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from labkit.resources import lessons  # noqa: E402
+
+COURSE_ID = "labkit"
+CONFIG = '''\
+"""nbgrader's settings for labkit's lessons as a course (written by `make assignments`; edit
+freely: it is not written again)."""
+
+import os
+from pathlib import Path
+
+from nbgrader.preprocessors import (
+    CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec,
+)
+
+HERE = Path(__file__).resolve().parent
+c = get_config()  # noqa: F821 (nbgrader defines it)
+
+c.CourseDirectory.root = str(HERE)
+c.CourseDirectory.course_id = "{course_id}"
+
+# A solution becomes what `labkit lessons` gives learners too (labkit/course.py: STUB).
+c.ClearSolutions.code_stub = {{"python": "{stub}"}}
+c.ClearSolutions.text_stub = "{text_stub}"
+
+# Autograding needs no lab: a cell tagged "{tag}" (it needs the running lab) becomes a comment;
+# the exercises grade recordings, simulated once for the whole course into .lab/ here.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+    "labkit.course.skip_lab_cells", CheckCellMetadata,
+]
+os.environ.setdefault("LABKIT_STATE_DIR", str(HERE / ".lab"))
+c.Execute.timeout = 600  # seconds a cell may take: a first replay simulates its recording
+'''
+
+
+def config_text() -> str:
+    from labkit import course
+
+    return CONFIG.format(
+        course_id=COURSE_ID, stub=course.STUB, text_stub=course.TEXT_STUB, tag=course.LAB_TAG
+    )
+
+
+def nbgrader_missing() -> bool:
+    try:
+        import nbgrader  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def copy_sources(course: Path, force: bool) -> dict[str, str]:
+    """Each lesson into source/<stem>/: name -> copied, unchanged or kept."""
+    done = {}
+    for src in lessons():
+        out = course / "source" / src.stem / src.name
+        if out.exists() and out.read_bytes() == src.read_bytes():
+            done[src.stem] = "unchanged"
+        elif out.exists() and not force:
+            done[src.stem] = "kept"
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, out)
+            done[src.stem] = "copied"
+    return done
+
+
+def points(notebook: Path) -> float:
+    import json
+
+    cells = json.loads(notebook.read_text())["cells"]
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
+    return sum(float(m.get("points", 0)) for m in meta if m.get("grade"))
+
+
+def environment() -> dict[str, str]:
+    """This Python's bin/ first on PATH: nbgrader runs `alembic` (its database's migrations)."""
+    here = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([here, os.environ.get("PATH", os.defpath)])}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="make assignments", description=__doc__.split("\n")[0])
+    parser.add_argument("--course", type=Path, default=ROOT / ".lab" / "course",
+                        help="the course folder (default: .lab/course)")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite source notebooks you changed")  # fmt: skip
+    args = parser.parse_args(argv)
+    if nbgrader_missing():
+        print("make assignments: nbgrader is not installed in this Python "
+              f"({sys.executable}); `make assignments` installs it (the `instructor` extra)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    course = args.course.resolve()
+    if course.exists() and not course.is_dir():
+        print(f"make assignments: --course {args.course}: not a folder", file=sys.stderr)
+        return 2
+    course.mkdir(parents=True, exist_ok=True)
+    config = course / "nbgrader_config.py"
+    if not config.exists():
+        config.write_text(config_text())
+        print(f"  wrote      {config}")
+    else:
+        print(f"  kept       {config}   (yours: not written again)")
+    done = copy_sources(course, args.force)
+    for stem, what in done.items():
+        kept = what == "kept"
+        note = "   (yours: differs from notebooks/; --force overwrites it)" if kept else ""
+        print(f"  {what:<9}  {course / 'source' / stem}{note}")
+    total = 0.0
+    for stem in done:
+        print(f"generating {stem} ...", flush=True)
+        run = subprocess.run(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", stem, "--force"],
+            cwd=course, env=environment(), capture_output=True, text=True,
+        )  # fmt: skip
+        if run.returncode != 0:
+            print(run.stdout + run.stderr, file=sys.stderr)
+            print(f"make assignments: `nbgrader generate_assignment {stem}` failed "
+                  f"(exit {run.returncode}); its output is above", file=sys.stderr)  # fmt: skip
+            return 1
+        released = course / "release" / stem / f"{stem}.ipynb"
+        worth = points(released)
+        total += worth
+        print(f"  released   {released}   ({worth:g} points)")
+    print(f"make assignments: {len(done)} assignments, {total:g} points, in "
+          f"{course / 'release'}; next, in {course}: `nbgrader release_assignment NAME`, "
+          "`nbgrader collect NAME`, `nbgrader autograde NAME`, `nbgrader generate_feedback NAME` "
+          "(docs/teach.md)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
