@@ -2,6 +2,7 @@
 """`make assignments`: labkit's lessons as an nbgrader course, and their student versions.
 
     .venv/bin/python scripts/assignments.py [--course DIR] [--force]
+    .venv/bin/python scripts/assignments.py --collect NAME [--homes TEMPLATE] [--course DIR]
 
 The course folder (default .lab/course/) gets, as nbgrader lays a course out:
     nbgrader_config.py          written once (yours to edit after): the course's settings, the
@@ -14,14 +15,21 @@ The course folder (default .lab/course/) gets, as nbgrader lays a course out:
 A source notebook that differs from notebooks/ is yours (an edited exercise) and is kept unless
 --force. Then `nbgrader release_assignment`, `collect`, `autograde` and `generate_feedback` run
 in the course folder as nbgrader's docs say; docs/teach.md walks through the cycle.
-Exit codes: 0 written, 1 nbgrader failed (its output is shown), 2 bad arguments or nbgrader
-missing.
+
+--collect NAME is the collect step for labkit's hub on one host, where nothing needs releasing:
+each learner's server starts with the lessons in their home (labkit.hub), the same cells
+nbgrader releases. It copies each learner's NAME.ipynb from their home (TEMPLATE, with
+{username}; default $LABKIT_HUB_HOMES or /tmp/labkit-hub/{username}, `make hub`'s) to
+submitted/<username>/NAME/, where `nbgrader autograde NAME` finds it.
+Exit codes: 0 done, 1 nbgrader failed (its output is shown) or nothing to collect, 2 bad
+arguments or nbgrader missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,21 +119,67 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join([here, os.environ.get("PATH", os.defpath)])}
 
 
+def collect(course: Path, name: str, template: str) -> int:
+    """Each learner's lesson `name` from their home into submitted/<username>/<name>/."""
+    if name not in {p.stem for p in lessons()}:
+        print(f"assignments: --collect {name}: not a lesson; the lessons are "
+              f"{', '.join(p.stem for p in lessons())}", file=sys.stderr)  # fmt: skip
+        return 2
+    if template.count("{username}") != 1:
+        print(f"assignments: --homes {template}: needs {{username}} once, as in "
+              "/home/{username}", file=sys.stderr)  # fmt: skip
+        return 2
+    before, after = template.split("{username}")
+    base, _, prefix = before.rpartition("/")
+    pattern = re.compile(re.escape(before) + r"(?P<user>[^/]+)" + re.escape(after))
+    found, missing = [], []
+    for home in sorted(Path(base or "/").glob(f"{prefix}*{after}")):
+        match = pattern.fullmatch(
+            str(home) if Path(before).is_absolute() else os.path.relpath(home)
+        )
+        if not match or not home.is_dir():
+            continue
+        user = match["user"]
+        lesson = home / f"{name}.ipynb"
+        if not lesson.is_file():
+            missing.append(user)
+            continue
+        out = course / "submitted" / user / name / lesson.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lesson, out)
+        found.append(user)
+    where = template.replace("{username}", "*")
+    if not found:
+        print(f"assignments: no {name}.ipynb in any home matching {where}", file=sys.stderr)
+        return 1
+    print(f"collected {name} from {len(found)} learners ({', '.join(found)}) into "
+          f"{course / 'submitted'}" + (f"; none from {', '.join(missing)}" if missing else "")
+          + f"; next, in {course}: `nbgrader autograde {name}`")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="make assignments", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="assignments", description=__doc__.split("\n")[0])
     parser.add_argument("--course", type=Path, default=ROOT / ".lab" / "course",
                         help="the course folder (default: .lab/course)")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="overwrite source notebooks you changed")  # fmt: skip
+    parser.add_argument("--collect", metavar="NAME",
+                        help="copy lesson NAME from each learner's home to submitted/")  # fmt: skip
+    homes = os.environ.get("LABKIT_HUB_HOMES") or "/tmp/labkit-hub/{username}"
+    parser.add_argument("--homes", metavar="TEMPLATE", default=homes,
+                        help="learners' homes, with {username} (default: make hub's)")  # fmt: skip
     args = parser.parse_args(argv)
-    if nbgrader_missing():
-        print("make assignments: nbgrader is not installed in this Python "
-              f"({sys.executable}); `make assignments` installs it (the `instructor` extra)",
-              file=sys.stderr)  # fmt: skip
-        return 2
     course = args.course.resolve()
     if course.exists() and not course.is_dir():
-        print(f"make assignments: --course {args.course}: not a folder", file=sys.stderr)
+        print(f"assignments: --course {args.course}: not a folder", file=sys.stderr)
+        return 2
+    if args.collect:
+        return collect(course, args.collect, args.homes)
+    if nbgrader_missing():
+        print("assignments: nbgrader is not installed in this Python "
+              f"({sys.executable}); `make assignments` installs it (the `instructor` extra)",
+              file=sys.stderr)  # fmt: skip
         return 2
     course.mkdir(parents=True, exist_ok=True)
     config = course / "nbgrader_config.py"
@@ -148,14 +202,14 @@ def main(argv: list[str]) -> int:
         )  # fmt: skip
         if run.returncode != 0:
             print(run.stdout + run.stderr, file=sys.stderr)
-            print(f"make assignments: `nbgrader generate_assignment {stem}` failed "
+            print(f"assignments: `nbgrader generate_assignment {stem}` failed "
                   f"(exit {run.returncode}); its output is above", file=sys.stderr)  # fmt: skip
             return 1
         released = course / "release" / stem / f"{stem}.ipynb"
         worth = points(released)
         total += worth
         print(f"  released   {released}   ({worth:g} points)")
-    print(f"make assignments: {len(done)} assignments, {total:g} points, in "
+    print(f"assignments: {len(done)} assignments, {total:g} points, in "
           f"{course / 'release'}; next, in {course}: `nbgrader release_assignment NAME`, "
           "`nbgrader collect NAME`, `nbgrader autograde NAME`, `nbgrader generate_feedback NAME` "
           "(docs/teach.md)")  # fmt: skip

@@ -167,26 +167,42 @@ def nbgrader(
 
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`make assignments` into a fresh course; then two students per graded lesson: `solution`
-    hands in the source lesson (its solutions in), `empty` the release untouched; autograded."""
+    """`make assignments` into a fresh course, then three students per graded lesson, autograded:
+    `solution` hands in the source lessons (solutions in), `hub` the lessons untouched as labkit
+    copies them into a learner's home on the hub, both collected from their homes by the
+    script's --collect; `released` hands in nbgrader's release untouched (as nbgrader's own
+    collect would leave it)."""
     course_dir = tmp_path_factory.mktemp("course")
     state = tmp_path_factory.mktemp("course-state")  # where the recordings are simulated
+    homes = tmp_path_factory.mktemp("homes")
     os.environ["LABKIT_STATE_DIR"] = str(state)  # the config's default is <course>/.lab
     try:
         made = subprocess.run([*SCRIPT, "--course", str(course_dir)], capture_output=True,
                               text=True, timeout=600)  # fmt: skip
         assert made.returncode == 0, made.stdout + made.stderr
+        (homes / "solution").mkdir()
+        for path in lessons():
+            (homes / "solution" / path.name).write_bytes(path.read_bytes())
+        copy_lessons(homes / "hub")
+        (homes / "nobody").mkdir()  # a learner who has not started: none collected
+        collected = []
         for stem in GRADED:
-            for student, src in (("solution", REPO / "notebooks" / f"{stem}.ipynb"),
-                                 ("empty", course_dir / "release" / stem / f"{stem}.ipynb")):  # fmt: skip
-                out = course_dir / "submitted" / student / stem / f"{stem}.ipynb"
-                out.parent.mkdir(parents=True)
-                out.write_bytes(src.read_bytes())
+            run = subprocess.run([*SCRIPT, "--course", str(course_dir), "--collect", stem,
+                                  "--homes", f"{homes}/{{username}}"],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert run.returncode == 0, run.stderr
+            collected.append(run.stdout)
+            out = course_dir / "submitted" / "released" / stem / f"{stem}.ipynb"
+            out.parent.mkdir(parents=True)
+            out.write_bytes((course_dir / "release" / stem / f"{stem}.ipynb").read_bytes())
             run = nbgrader(course_dir, "autograde", stem, "--create")
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        yield {"dir": course_dir, "state": state, "made": made.stdout}
+        yield {"dir": course_dir, "state": state, "made": made.stdout, "collected": collected}
     finally:
         os.environ.pop("LABKIT_STATE_DIR", None)
+
+
+STUDENTS = ("solution", "hub", "released")
 
 
 @pytest.mark.live
@@ -203,6 +219,9 @@ def test_make_assignments_releases_every_lesson_as_labkit_gives_it_to_learners(
         assert [(c["cell_type"], text(c)) for c in released["cells"]] == [
             (c["cell_type"], text(c)) for c in ours["cells"]
         ], path.name
+    for stem, said in zip(GRADED, graded_course["collected"], strict=True):
+        assert f"collected {stem} from 2 learners (hub, solution)" in said
+        assert "none from nobody" in said
     config = (course_dir / "nbgrader_config.py").read_text()
     assert "labkit.course.skip_lab_cells" in config and course.STUB in config
 
@@ -217,9 +236,9 @@ def test_autograde_gives_the_solutions_full_marks_and_an_empty_submission_zero(
     with Gradebook(db) as gradebook:
         for stem in GRADED:
             full = gradebook.find_submission(stem, "solution")
-            empty = gradebook.find_submission(stem, "empty")
-            assert full.max_score > 0, stem
-            assert (full.score, empty.score) == (full.max_score, 0.0), stem
+            assert full.max_score > 0 and full.score == full.max_score, stem
+            for empty in ("hub", "released"):
+                assert gradebook.find_submission(stem, empty).score == 0.0, (stem, empty)
 
 
 @pytest.mark.live
@@ -228,7 +247,7 @@ def test_autograding_ran_every_cell_without_an_error_and_started_no_lab(
 ) -> None:
     course_dir, state = graded_course["dir"], graded_course["state"]
     for stem in GRADED:
-        for student in ("solution", "empty"):
+        for student in STUDENTS:
             path = course_dir / "autograded" / student / stem / f"{stem}.ipynb"
             cells = json.loads(path.read_text())["cells"]
             for i, cell in enumerate(cells):
@@ -249,10 +268,30 @@ def test_generate_feedback_shows_each_student_what_labkit_found(
     run = nbgrader(course_dir, "generate_feedback", "05_alert_quality")
     assert run.returncode == 0, run.stderr[-3000:]
     pages = {s: (course_dir / "feedback" / s / "05_alert_quality" / "05_alert_quality.html")
-             for s in ("solution", "empty")}  # fmt: skip
-    solution, empty = (pages[s].read_text() for s in ("solution", "empty"))
+             for s in ("solution", "hub")}  # fmt: skip
+    solution, empty = (pages[s].read_text() for s in ("solution", "hub"))
     assert "Right" in solution and "Score: 4.0 / 4.0" in solution
     assert "Not answered yet" in empty and "Score: 0.0 / 4.0" in empty
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (
+            ["--collect", "07_nope"],
+            "--collect 07_nope: not a lesson; the lessons are 01_fleet_tour",
+        ),
+        (["--collect", "01_fleet_tour", "--homes", "/tmp"], "--homes /tmp: needs {username} once"),
+    ],
+)
+def test_collect_refuses_what_it_cannot_collect(tmp_path: Path, args: list[str], says: str) -> None:
+    run = subprocess.run([*SCRIPT, "--course", str(tmp_path / "c"), *args], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
+    nothing = subprocess.run([*SCRIPT, "--course", str(tmp_path / "c"), "--collect",
+                              "01_fleet_tour", "--homes", f"{tmp_path}/none/{{username}}"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert nothing.returncode == 1 and "no 01_fleet_tour.ipynb in any home" in nothing.stderr
 
 
 def test_make_assignments_without_nbgrader_says_how_to_get_it(tmp_path: Path) -> None:
