@@ -33,7 +33,7 @@ import psutil
 from benchmarks.capacity import COMPONENTS, MIB, Group, cmdline, tree
 from labkit.processes import free_port_block
 from labkit.settings import Settings
-from labkit.stack import LabPaths, down, read_pid
+from labkit.stack import LabPaths, down, read_pid, running
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "deploy" / "jupyterhub" / "jupyterhub_config.py"
@@ -67,14 +67,8 @@ def lab_processes(state: Path) -> list[psutil.Process]:
 
 
 def lab_pids(state: Path) -> list[int]:
-    """The lab's processes still alive, by their pid files (as tests/test_hub_live.py)."""
-    alive = []
-    for pid_file in (state / "run").glob("*.pid"):
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            pid = json.loads(pid_file.read_text())["pid"]
-            os.kill(pid, 0)
-            alive.append(pid)
-    return alive
+    """The lab's processes still alive, by their pid files (labkit's own reading of them)."""
+    return [pid for pid in running(LabPaths(state)).values() if pid is not None]
 
 
 def stopped(state: Path) -> bool:
