@@ -10,7 +10,8 @@
 #                PromQL-to-DataFrame conversion, a week of history, the live dashboard's cost,
 #                validating a 100,000-injection scenario, labs per host (capacity: one lab by
 #                component, N labs side by side), one big lab (12 and 1,000 nodes: rule groups
-#                and detection)
+#                and detection), a class on JupyterHub (learners per node: a learner's start-up
+#                and footprint on a real hub)
 #   make down    stop the lab: runs `labkit down` (the venv's labkit: .venv/bin/labkit down)
 #   make hub     JupyterHub on 127.0.0.1:31800 for a class on one host, each learner's server
 #                with its own lab (deploy/jupyterhub/jupyterhub_config.py says how, and its
@@ -96,7 +97,7 @@ lint: $(STAMP)
 test: $(STAMP) test-packages hub-packages $(INSTRUCTOR_STAMP) lint
 	$(PY) -m pytest
 
-bench: $(STAMP) os-packages
+bench: $(STAMP) os-packages hub-packages
 	$(PY) -m benchmarks.fleet_scrape
 	$(PY) -m benchmarks.detection
 	$(PY) -m benchmarks.query_frame
@@ -105,6 +106,7 @@ bench: $(STAMP) os-packages
 	$(PY) -m benchmarks.scenario_validate
 	$(PY) -m benchmarks.capacity
 	$(PY) -m benchmarks.big_lab
+	$(PY) -m benchmarks.class_capacity
 
 clean:
 	rm -rf $(VENV) .hub node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -30,6 +30,7 @@ import os
 import random
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -315,24 +316,27 @@ class PortClaims:
     def __init__(self, folder: Path | None, owner: str) -> None:
         self.folder, self.owner = folder, owner
 
-    def _live(self) -> list[tuple[int, int]]:
+    def _claims(self) -> list[tuple[Path, int, int, float, str]]:
+        """Every claim in the folder: path, base, count, age in seconds, owner."""
         if self.folder is None:
             return []
-        now, found = time.time(), []
+        found = []
         for path in self.folder.iterdir():
             base, _, count = path.name.partition("-")
-            if not (base.isdigit() and count.isdigit()):
-                continue
-            try:
-                fresh = now - path.stat().st_mtime < CLAIM_SECONDS
-                mine = path.read_text().strip() == self.owner
-            except OSError:
-                continue  # removed meanwhile, or unreadable
-            if fresh and not mine:
-                found.append((int(base), int(count)))
-            elif not fresh:
+            if base.isdigit() and count.isdigit():
+                said = _read_claim(path)
+                if said is not None:
+                    found.append((path, int(base), int(count), time.time() - said[0], said[1]))
+        return found
+
+    def _live(self) -> list[tuple[int, int]]:
+        found = []
+        for path, base, count, age, owner in self._claims():
+            if age >= CLAIM_SECONDS:
                 with contextlib.suppress(OSError):  # another user's: theirs to remove
                     path.unlink()
+            elif owner != self.owner:
+                found.append((base, count))
         return found
 
     def free(self, base: int, count: int) -> bool:
@@ -342,14 +346,35 @@ class PortClaims:
     def claim(self, base: int, count: int) -> None:
         if self.folder is None:
             return
-        with contextlib.suppress(OSError):  # not claimed (a full disk): the race remains
-            for path in self.folder.iterdir():  # this owner's earlier claims end here
-                if path.name != "lock" and path.read_text().strip() == self.owner:
+        for path, *_, owner in self._claims():  # this owner's earlier claims end here
+            if owner == self.owner:
+                with contextlib.suppress(OSError):
                     path.unlink()
-            path = self.folder / f"{base}-{count}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        path = self.folder / f"{base}-{count}"
+        with contextlib.suppress(OSError):  # not claimed (a full disk, a name taken): the race
+            path.unlink(missing_ok=True)  # a stale claim of this owner's, or none
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "w") as f:
                 f.write(self.owner + "\n")
+
+
+def _read_claim(path: Path) -> tuple[float, str] | None:
+    """A claim's time and owner; None for what is not a claim file. The folder is shared by
+    every user: a link is not followed, a FIFO not waited on, at most 4 KiB read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return info.st_mtime, os.read(fd, 4096).decode(errors="replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -360,12 +385,20 @@ def claims(owner: str, folder: Path | None = None) -> Iterator[PortClaims]:
         folder.mkdir(mode=0o777, exist_ok=True)
         if folder.stat().st_uid == os.geteuid():
             folder.chmod(0o1777)  # every user's labs claim here
-        lock = os.open(folder / "lock", os.O_RDONLY | os.O_CREAT, 0o644)
+        flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK  # no link, no FIFO wait
+        lock = os.open(folder / "lock", flags, 0o644)
     except OSError:  # no shared folder: choose without claims, as before
         yield PortClaims(None, owner)
         return
     try:
+        if not stat.S_ISREG(os.fstat(lock).st_mode):
+            raise OSError("the claims' lock is not a file")
         fcntl.flock(lock, fcntl.LOCK_EX)
+    except OSError:
+        os.close(lock)
+        yield PortClaims(None, owner)
+        return
+    try:
         yield PortClaims(folder, owner)
     finally:
         os.close(lock)

@@ -734,10 +734,16 @@ def up(
     sources = {"config_digest": config_digest(), "config_files": config_files()}
     render_slo_rules(config, paths)
     rule_counts = rulefiles.count(rulefiles.rule_files(render_prometheus(config, paths)))
-    # Prometheus starts without its rules: a restarted lab's TSDB still holds the previous
-    # run's last samples (no staleness markers at shutdown), and for 5 minutes of lookback a
-    # `for: 0s` alert would fire on them until the first scrapes (about 5 s) replace them.
-    render_prometheus(config, paths, rules=False)
+    # Prometheus starts without its rules, given them once every target is scraped: a
+    # restarted lab's TSDB still holds the previous run's last samples (no staleness markers
+    # at shutdown), and for 5 minutes of lookback a `for: 0s` alert would fire on them until
+    # the first scrapes (about 5 s) replace them; and the past's blocks run 5 s beyond
+    # Prometheus' start, so a rule evaluated before then writes "out of bounds". Only a first
+    # start without a past (an empty TSDB, nothing backfilled) has neither: its rules are
+    # there from the start, and no reload makes Prometheus rediscover Alertmanager (about
+    # 4 s sooner ready).
+    if first or not past_mod.tsdb_is_empty(paths.prometheus / "data"):
+        render_prometheus(config, paths, rules=False)
     render_alertmanager(config, paths)
     drop_notification_log(paths)
     progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "

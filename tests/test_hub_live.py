@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 
 from labkit.processes import port_open
+from labkit.stack import LabPaths, running
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, LABKIT, REPO, free_ports, wait_for
 from tests.test_browser import dismiss_news
 
@@ -273,14 +274,8 @@ def _answers(hub: Hub) -> bool:
 
 
 def _lab_pids(state: Path) -> list[int]:
-    """The lab's processes still alive, by their pid files."""
-    alive = []
-    for pid_file in (state / "run").glob("*.pid"):
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            pid = json.loads(pid_file.read_text())["pid"]
-            os.kill(pid, 0)
-            alive.append(pid)
-    return alive
+    """The lab's processes still alive, by their pid files (labkit's own reading of them)."""
+    return [pid for pid in running(LabPaths(state)).values() if pid is not None]
 
 
 def _status(state: Path) -> dict[str, Any] | None:

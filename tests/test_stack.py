@@ -360,3 +360,30 @@ def test_labs_starting_at_once_draw_different_blocks(
     for claim in claims.glob("*-16"):
         os.utime(claim, (old, old))
     assert lab_ports(LabConfig(nodes=12), grace).base_port == first.base_port  # stale: free
+
+
+def test_port_claims_take_nothing_hostile_from_the_shared_folder(tmp_path: Path) -> None:
+    """The claims folder is every user's: a link named as a claim is neither followed when
+    read nor written through, a FIFO is not waited on, a huge file is read 4 KiB at most; a
+    FIFO as the lock means no claims, not a hang."""
+    from labkit import processes
+
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (folder / "21000-16").symlink_to(victim)
+    os.mkfifo(folder / "22000-16")
+    (folder / "23000-16").write_bytes(b"x" * 10_000_000)
+    with processes.claims("/me/.lab", folder) as claimed:
+        assert claimed.free(21000, 16) and claimed.free(22000, 16)  # not claims
+        assert not claimed.free(23000, 16)  # a claim of someone's (its 4 KiB read)
+        claimed.claim(21000, 16)  # the link is replaced (here: this user's), not written through
+    assert victim.read_text() == "precious\n"
+    assert not (folder / "21000-16").is_symlink()
+    assert (folder / "21000-16").read_text() == "/me/.lab\n"
+    fifo = tmp_path / "fifo-lock"
+    fifo.mkdir()
+    os.mkfifo(fifo / "lock")
+    with processes.claims("/me/.lab", fifo) as claimed:
+        assert claimed.folder is None
