@@ -110,6 +110,9 @@ def test_no_lesson_a_learner_gets_holds_a_solution_and_each_answer_starts_unansw
             assert text(after).split("\n")[-1] == course.STUB
             assert " = None  #" in text(after)  # the lesson runs on: "not answered yet"
             assert text(after) != text(before)
+        elif meta.get("grade"):  # the points: the hidden re-grading goes, the points stay
+            assert "BEGIN HIDDEN TESTS" in text(before)
+            assert text(after).split("\n")[-1] == "feedback.points" != text(before)
         else:
             assert text(after) == text(before)
         assert after.get("outputs", []) == []
@@ -195,6 +198,9 @@ def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             out = course_dir / "submitted" / "released" / stem / f"{stem}.ipynb"
             out.parent.mkdir(parents=True)
             out.write_bytes((course_dir / "release" / stem / f"{stem}.ipynb").read_bytes())
+            if stem == TAMPERED:
+                tamper(course_dir / "release" / stem / f"{stem}.ipynb",
+                       course_dir / "submitted" / "tamper" / stem / f"{stem}.ipynb")  # fmt: skip
             run = nbgrader(course_dir, "autograde", stem, "--create")
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         yield {"dir": course_dir, "state": state, "made": made.stdout, "collected": collected}
@@ -203,6 +209,19 @@ def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 STUDENTS = ("solution", "hub", "released")
+TAMPERED = "04_offline_incident_review"
+
+
+def tamper(release: Path, out: Path) -> None:
+    """The release with a cell of the learner's after the feedback: `feedback` full marks."""
+    nb = json.loads(release.read_text())
+    at = next(i for i, c in enumerate(nb["cells"])
+              if c["metadata"].get("nbgrader", {}).get("grade"))  # fmt: skip
+    shortcut = {"cell_type": "code", "execution_count": None, "id": "shortcut", "metadata": {},
+                "outputs": [], "source": "class Full:\n    points = 4.0\n\nfeedback = Full()"}  # fmt: skip
+    nb["cells"].insert(at, shortcut)
+    out.parent.mkdir(parents=True)
+    out.write_text(json.dumps(nb))
 
 
 @pytest.mark.live
@@ -239,6 +258,21 @@ def test_autograde_gives_the_solutions_full_marks_and_an_empty_submission_zero(
             assert full.max_score > 0 and full.score == full.max_score, stem
             for empty in ("hub", "released"):
                 assert gradebook.find_submission(stem, empty).score == 0.0, (stem, empty)
+        # the points cell's hidden test grades the answer again: a made-up `feedback` gets 0
+        assert gradebook.find_submission(TAMPERED, "tamper").score == 0.0
+
+
+@pytest.mark.live
+def test_autograding_puts_the_hidden_tests_back_that_learners_never_see(
+    graded_course: dict[str, Any],
+) -> None:
+    course_dir = graded_course["dir"]
+    for stem in GRADED:
+        for where in ("release", "autograded/hub", "autograded/solution"):
+            cells = json.loads((course_dir / where / stem / f"{stem}.ipynb").read_text())["cells"]
+            points = [text(c) for c in cells if c["metadata"].get("nbgrader", {}).get("grade")]
+            hidden = ["graded again, as handed in" in p for p in points]
+            assert points and hidden == [where != "release"] * len(points), (where, stem)
 
 
 @pytest.mark.live
