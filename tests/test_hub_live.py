@@ -316,7 +316,7 @@ def _alert_names(hub: Hub, user: str, api: str) -> set[str]:
     return {a["labels"]["alertname"] for a in json.loads(body)}
 
 
-# Run in each learner's kernel: their lab (Lab.open(), as every lesson's first cell), then the
+# Run in each learner's kernel: their lab (Lab.open(), as every live lesson's second cell), then the
 # other learners' labs, tried directly on loopback. OTHERS: name -> (state folder, a node's
 # port, Prometheus' port), given by the test.
 IN_THE_KERNEL = """
@@ -398,7 +398,8 @@ def test_a_learner_signs_in_opens_lesson_2_through_the_hub_and_sees_the_alert(hu
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=90_000)
             page.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
-            page.keyboard.press("Shift+Enter")  # the first cell: her lab, and the panel
+            page.keyboard.press("Shift+Enter")  # the first cell: the imports
+            page.keyboard.press("Shift+Enter")  # the second: her lab, and the panel
             control = page.locator(".labkit-control-panel").first
             expect(control).to_be_visible(timeout=90_000)
             control.evaluate("el => el.scrollIntoView({block: 'start'})")
