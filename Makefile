@@ -24,8 +24,8 @@
 #                another): source/ with the solutions, release/ the student versions without;
 #                then nbgrader's release, collect, autograde, feedback there (docs/teach.md)
 #   make lint    ruff and mypy only
-#   make clean   remove the venv, caches and the lab state in .lab/, but your lessons in
-#                .lab/lessons/
+#   make clean   remove the venv, caches and the lab state in .lab/, but not your work:
+#                your lessons (.lab/lessons/) and an nbgrader course (.lab/course/) stay
 #
 # Every target bootstraps .venv by itself on a fresh machine.
 
@@ -110,4 +110,4 @@ bench: $(STAMP) os-packages hub-packages
 
 clean:
 	rm -rf $(VENV) .hub node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
-	@if [ -d .lab ]; then find .lab -mindepth 1 -maxdepth 1 ! -name lessons -exec rm -rf {} +; fi
+	@if [ -d .lab ]; then find .lab -mindepth 1 -maxdepth 1 ! -name lessons ! -name course -exec rm -rf {} +; fi

@@ -3,7 +3,7 @@
 The lessons in notebooks/ are nbgrader *source* notebooks: each exercise's answer cell holds its
 solution between `### BEGIN SOLUTION` and `### END SOLUTION`, the tests nbgrader hides from
 learners sit between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`. nbval runs them as they
-are, so every solution is checked to get full marks. A learner never gets them so:
+are, so every solution is checked to get full marks. Learners get them without either:
 
     student_version(notebook)   -> the notebook a learner gets: each solution replaced by
                                    STUB, hidden tests removed, outputs cleared. The same cells
