@@ -14,7 +14,9 @@ JupyterLab keeps its runtime files, settings and kernels' state in .lab/jupyter/
 (JUPYTER_CONFIG_DIR and friends), and finds `labkit` on its PATH (the venv's bin/ first), so
 `labkit down` works in its terminals. Its settings there turn off the news prompt and the update
 check (`@jupyterlab/apputils-extension:notification`: fetchNews "false", checkForUpdates
-false), written once: a learner's own choice in the Settings editor stays.
+false), written once: a learner's own choice in the Settings editor stays. nbgrader's pages and
+menus (the instructor's, there once `make assignments` or `make test` installed nbgrader) are
+turned off in that config folder.
 Exit codes: 0 stopped with Ctrl-C, 1 JupyterLab did not start (the end of its log is shown).
 """
 
@@ -36,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 90.0
 NOTIFICATION = Path("@jupyterlab/apputils-extension/notification.jupyterlab-settings")
 QUIET = {"fetchNews": "false", "checkForUpdates": False}
+#: nbgrader's pages and menus are the instructor's (`make assignments`), not a learner's: off
+#: here when nbgrader is installed in the venv (it adds them to every JupyterLab there)
+NBGRADER_SERVER = ("formgrader", "validate_assignment", "assignment_list", "course_list")
+NBGRADER_LAB = "@jupyter/nbgrader"
 
 
 def environment(state_dir: Path, base: dict[str, str]) -> dict[str, str]:
@@ -67,6 +73,40 @@ def quiet_settings(env: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(QUIET, indent=2) + "\n")
     return path
+
+
+def _merged(path: Path, keys: tuple[str, str], values: dict[str, Any]) -> None:
+    """`values` into the JSON object at `path`[keys[0]][keys[1]], the rest of the file kept."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    outer = data.get(keys[0]) if isinstance(data.get(keys[0]), dict) else {}
+    inner = outer.get(keys[1]) if isinstance(outer.get(keys[1]), dict) else {}
+    data[keys[0]] = {**outer, keys[1]: {**inner, **values}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def learner_only(env: dict[str, str]) -> None:
+    """nbgrader's server and JupyterLab extensions off, in JupyterLab's own config folder:
+    its jupyter_server_config.json (which outranks the venv's jupyter_server_config.d/, where
+    nbgrader turns them on) and its labconfig/page_config.json."""
+    config = Path(env["JUPYTER_CONFIG_DIR"])
+    server = {f"nbgrader.server_extensions.{name}": False for name in NBGRADER_SERVER}
+    _merged(config / "jupyter_server_config.json", ("ServerApp", "jpserver_extensions"), server)
+    page = config / "labconfig" / "page_config.json"
+    try:
+        current = json.loads(page.read_text())
+    except (OSError, ValueError):
+        current = {}
+    current = current if isinstance(current, dict) else {}
+    disabled = current.get("disabledExtensions")
+    current["disabledExtensions"] = {**(disabled if isinstance(disabled, dict) else {}),
+                                     NBGRADER_LAB: True}  # fmt: skip
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(json.dumps(current, indent=2) + "\n")
 
 
 def command(notebooks: Path, extra: list[str]) -> list[str]:
@@ -119,6 +159,7 @@ def main(argv: list[str]) -> int:
     for key in ("JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "IPYTHONDIR"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     quiet_settings(env)
+    learner_only(env)
     log = state_dir / "logs" / "jupyterlab.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     shown = os.path.relpath(log) if log.is_relative_to(Path.cwd()) else str(log)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -52,6 +54,17 @@ def test_make_labs_jupyterlab_ends_with_its_address_and_stops_on_ctrl_c(tmp_path
         with urllib.request.urlopen(f"{settings}?token={token}", timeout=10) as answer:
             notification = json.load(answer)["settings"]
         assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
+        # nbgrader (installed for the instructor's tests) shows a learner none of its tools
+        import nbgrader  # noqa: F401  (make test installs it: without it this proves nothing)
+
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader?token={token}", timeout=10)
+        assert missing.value.code == 404
+        with urllib.request.urlopen(url, timeout=10) as page:
+            config = re.search(
+                r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.read().decode(), re.S
+            )
+        assert config and "@jupyter/nbgrader" in json.loads(config.group(1))["disabledExtensions"]
         assert "Jupyter Server" in (tmp_path / "logs" / "jupyterlab.log").read_text()
         lab.send_signal(signal.SIGINT)
         out, err = lab.communicate(timeout=60)
