@@ -28,17 +28,20 @@ arguments or nbgrader missing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from labkit.resources import lessons  # noqa: E402
+from labkit.words import plural  # noqa: E402
 
 COURSE_ID = "labkit"
 CONFIG = '''\
@@ -106,8 +109,6 @@ def copy_sources(course: Path, force: bool) -> dict[str, str]:
 
 
 def points(notebook: Path) -> float:
-    import json
-
     cells = json.loads(notebook.read_text())["cells"]
     meta = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
     return sum(float(m.get("points", 0)) for m in meta if m.get("grade"))
@@ -119,20 +120,43 @@ def environment() -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join([here, os.environ.get("PATH", os.defpath)])}
 
 
+#: A learner's notebook larger than this is not read (a lesson with its outputs is under 2 MB).
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+#: nbgrader's timestamp.txt format (its default CourseDirectory timestamp_format)
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+def exercise_cells(notebook: Path) -> set[str]:
+    """The grade_ids of a notebook's answer and points cells; empty when it is not a notebook
+    (too large, not JSON, not UTF-8)."""
+    try:
+        if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return set()
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+        metas = [c.get("metadata", {}).get("nbgrader", {}) for c in cells]
+        return {m["grade_id"] for m in metas if m.get("grade") or m.get("solution")}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, RecursionError):
+        return set()
+
+
 def collect(course: Path, name: str, template: str) -> int:
-    """Each learner's lesson `name` from their home into submitted/<username>/<name>/."""
-    if name not in {p.stem for p in lessons()}:
+    """Each learner's lesson `name` from their home into submitted/<username>/<name>/, with
+    nbgrader's timestamp.txt (the file's last change); a copy that lacks the lesson's
+    exercise cells (an older lesson, or not a notebook) is named and left."""
+    known = {p.stem: p for p in lessons()}
+    if name not in known:
         print(f"assignments: --collect {name}: not a lesson; the lessons are "
-              f"{', '.join(p.stem for p in lessons())}", file=sys.stderr)  # fmt: skip
+              f"{', '.join(known)}", file=sys.stderr)  # fmt: skip
         return 2
     if template.count("{username}") != 1:
         print(f"assignments: --homes {template}: needs {{username}} once, as in "
               "/home/{username}", file=sys.stderr)  # fmt: skip
         return 2
+    wanted = exercise_cells(known[name])
     before, after = template.split("{username}")
     base, _, prefix = before.rpartition("/")
     pattern = re.compile(re.escape(before) + r"(?P<user>[^/]+)" + re.escape(after))
-    found, missing = [], []
+    found, missing, stale = [], [], []
     for home in sorted(Path(base or "/").glob(f"{prefix}*{after}")):
         match = pattern.fullmatch(
             str(home) if Path(before).is_absolute() else os.path.relpath(home)
@@ -144,15 +168,25 @@ def collect(course: Path, name: str, template: str) -> int:
         if not lesson.is_file():
             missing.append(user)
             continue
+        if not wanted <= exercise_cells(lesson):
+            stale.append(user)
+            continue
         out = course / "submitted" / user / name / lesson.name
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lesson, out)
+        changed = datetime.fromtimestamp(lesson.stat().st_mtime, tz=UTC)
+        (out.parent / "timestamp.txt").write_text(changed.strftime(TIMESTAMP_FORMAT))
         found.append(user)
     where = template.replace("{username}", "*")
+    if stale:
+        print(f"assignments: not collected from {', '.join(stale)}: their {name}.ipynb lacks "
+              f"the exercise's cells ({', '.join(sorted(wanted))}), an older copy of the lesson "
+              "perhaps; nbgrader would grade it 0", file=sys.stderr)  # fmt: skip
     if not found:
-        print(f"assignments: no {name}.ipynb in any home matching {where}", file=sys.stderr)
+        print(f"assignments: no {name}.ipynb to collect in any home matching {where}",
+              file=sys.stderr)  # fmt: skip
         return 1
-    print(f"collected {name} from {len(found)} learners ({', '.join(found)}) into "
+    print(f"collected {name} from {plural(len(found), 'learner')} ({', '.join(found)}) into "
           f"{course / 'submitted'}" + (f"; none from {', '.join(missing)}" if missing else "")
           + f"; next, in {course}: `nbgrader autograde {name}`")  # fmt: skip
     return 0
@@ -210,7 +244,8 @@ def main(argv: list[str]) -> int:
         total += worth
         print(f"  released   {released}   ({worth:g} points)")
     print(f"assignments: {len(done)} assignments, {total:g} points, in "
-          f"{course / 'release'}; next, in {course}: `nbgrader release_assignment NAME`, "
+          f"{course / 'release'}; next, with the venv on PATH (`. {Path(sys.executable).parent}"
+          f"/activate`), in {course}: `nbgrader release_assignment NAME`, "
           "`nbgrader collect NAME`, `nbgrader autograde NAME`, `nbgrader generate_feedback NAME` "
           "(docs/teach.md)")  # fmt: skip
     return 0

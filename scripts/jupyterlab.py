@@ -169,6 +169,8 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background, where a
+    # shell sets SIGINT to be ignored
     lessons = state_dir / "lessons"
     kept = [name for name, what in copy_lessons(lessons).items() if what == "kept"]
     where = os.path.relpath(lessons) if lessons.is_relative_to(Path.cwd()) else str(lessons)

@@ -4,12 +4,12 @@ notebook; this script only refreshes what its kept cells print.
     .venv/bin/python scripts/refresh_outputs.py                 # the offline lessons (4 and 5)
     .venv/bin/python scripts/refresh_outputs.py notebooks/05_alert_quality.ipynb
 
-A kept cell is a code cell with `"keep_output": true` in its metadata and `# NBVAL_CHECK_OUTPUT`
-in its source: its outputs are deterministic (a seeded scenario) and nbval checks them on every
-`make test`. Every other output and execution count is stripped (tests/test_notebooks.py
-checks that too). The notebooks run with a temporary LABKIT_STATE_DIR, so the histories they
-generate do not stay; a lesson that needs the live lab (1, 2, 3, 6) keeps no outputs and has
-nothing to refresh.
+A kept cell is a code cell with `"keep_output": true` in its metadata and nbval's cell tag
+`nbval-check-output` (a tag, not a comment a learner would read): its outputs are deterministic
+(a seeded scenario) and nbval checks them on every `make test`. Every other output and execution
+count is stripped (tests/test_notebooks.py checks that too). The notebooks run with a temporary
+LABKIT_STATE_DIR, so the histories they generate do not stay; a lesson that needs the live lab
+(1, 2, 3, 6) keeps no outputs and has nothing to refresh.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFLINE = ["04_offline_incident_review.ipynb", "05_alert_quality.ipynb"]
-KEEP = "# NBVAL_CHECK_OUTPUT"
+KEEP = "nbval-check-output"  # nbval's cell tag for NBVAL_CHECK_OUTPUT
 
 
 def refresh(path: Path) -> int:
@@ -38,8 +38,8 @@ def refresh(path: Path) -> int:
         if cell.cell_type != "code":
             continue
         if cell.metadata.get("keep_output"):
-            if KEEP not in cell.source:
-                raise SystemExit(f"{path.name}: a cell keeps its output without {KEEP!r}")
+            if KEEP not in cell.metadata.get("tags", []):
+                raise SystemExit(f"{path.name}: a cell keeps its output without the tag {KEEP!r}")
             kept += 1
         else:
             cell.outputs = []

@@ -188,13 +188,16 @@ def graded_course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             (homes / "solution" / path.name).write_bytes(path.read_bytes())
         copy_lessons(homes / "hub")
         (homes / "nobody").mkdir()  # a learner who has not started: none collected
+        (homes / "stale").mkdir()  # an older copy of each lesson: no exercise cells, named
+        for path in lessons():
+            (homes / "stale" / path.name).write_text(json.dumps({"cells": [], "nbformat": 4}))
         collected = []
         for stem in GRADED:
             run = subprocess.run([*SCRIPT, "--course", str(course_dir), "--collect", stem,
                                   "--homes", f"{homes}/{{username}}"],
                                  capture_output=True, text=True, timeout=60)  # fmt: skip
             assert run.returncode == 0, run.stderr
-            collected.append(run.stdout)
+            collected.append((run.stdout, run.stderr))
             out = course_dir / "submitted" / "released" / stem / f"{stem}.ipynb"
             out.parent.mkdir(parents=True)
             out.write_bytes((course_dir / "release" / stem / f"{stem}.ipynb").read_bytes())
@@ -239,8 +242,13 @@ def test_make_assignments_releases_every_lesson_as_labkit_gives_it_to_learners(
             (c["cell_type"], text(c)) for c in ours["cells"]
         ], path.name
     for stem, said in zip(GRADED, graded_course["collected"], strict=True):
-        assert f"collected {stem} from 2 learners (hub, solution)" in said
-        assert "none from nobody" in said
+        assert f"collected {stem} from 2 learners (hub, solution)" in said[0]
+        assert "none from nobody" in said[0]
+        assert f"not collected from stale: their {stem}.ipynb lacks the exercise's" in said[1]
+    submitted = graded_course["dir"] / "submitted"
+    assert not (submitted / "stale").exists()
+    stamp = (submitted / "hub" / GRADED[0] / "timestamp.txt").read_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC", stamp), stamp
     config = (course_dir / "nbgrader_config.py").read_text()
     assert "labkit.course.skip_lab_cells" in config and course.STUB in config
 

@@ -53,14 +53,19 @@ def test_feedback_as_text_and_as_escaped_html() -> None:
     )  # fmt: skip
     assert str(f) == (
         "Not yet: <b>bold</b>? (2/4 points)\n"
-        "- false alarm [minute 22.5, node 3]: fires at <script>. Hint: a & b\n"
+        "- false alarm [22 min 30 s, node 3]: fires at <script>. Hint: a & b\n"
         "- malformed: no node"
     )
     page = f._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;" in page and "a &amp; b" in page
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and page.count("<tr>") == 3  # header + 2
-    assert "minute 22.5, node 3" in page and "(2/4 points)" in page
+    assert "22 min 30 s, node 3" in page and "(2/4 points)" in page
     assert not f.full_marks and f.kinds() == ["false alarm", "malformed"]
+    # `code` in a finding shows as code (escaped first); a column empty in every row is left out
+    quoted = grading.wrong(3, "Not yet.", Finding("malformed", "Set `answer` to <x>`"))
+    page = quoted._repr_html_()
+    assert "Set <code>answer</code> to &lt;x&gt;`" in page and "`answer`" in str(quoted)
+    assert "<th" in page and ">where<" not in page and ">hint<" not in page and ">kind<" in page
     right = grading.right(3, "Right.")
     assert right.full_marks and right.points == 3.0 and "<table" not in right._repr_html_()
 
@@ -93,8 +98,22 @@ def test_a_missed_leak_is_named_with_its_minute_and_node() -> None:
     assert f.kinds() == ["miss"]
     (miss,) = f.findings
     assert (miss.minute, miss.node, miss.recording) == (3.0, 5, "alert-quality")
-    assert "misses the memory_leak that starts at minute 3 (30 s long)" in miss.what
+    assert "misses the memory_leak that starts at 3 min (30 s long)." in miss.what
+    assert miss.hint.startswith("Is the condition ever true")
     assert f.points == 3.0  # one of two faults in time: 1 of the first half; no false alarm: 2
+
+
+def test_a_rule_firing_since_before_the_fault_misses_it_and_says_why() -> None:
+    """Always true: one firing from minute 0 that never ends. Alertmanager sends nothing new
+    when a leak begins, so each leak is missed; the hint is not to query the expression (it
+    holds), but that it holds with no fault."""
+    f = memory((5, 0.0, None))
+    misses = {x.node: x for x in f.findings if x.kind == "miss"}
+    assert sorted(misses) == [5, 6]
+    assert "already firing there since 0 min" in misses[5].what
+    assert "holds with no fault" in misses[5].hint
+    assert "already" not in misses[6].what  # nothing fired on node 6: the usual hint
+    assert "false alarm" in f.kinds() and f.points == 0.0
 
 
 def test_a_late_detection_says_by_how_much_and_the_goal() -> None:
@@ -228,7 +247,8 @@ def test_the_right_query_gets_full_marks() -> None:
      ("1:9: parse error: unclosed left parenthesis", "malformed", "parse error"),
      (frame({}), "malformed", "`le` label"),
      (frame({None: [0.3, 0.3, 0.3]}), "malformed", "no `node` label"),
-     (frame({n: vs for n, vs in RIGHT.items()}, label="instance"), "malformed", "`node`")],
+     (frame({n: vs for n, vs in RIGHT.items()}, label="instance"), "malformed",
+      "3 series, told apart by `instance`, not by `node`")],
 )  # fmt: skip
 def test_answers_that_are_not_one_series_per_node(answer: Any, kind: str, says: str) -> None:
     f = latency(answer)
@@ -247,7 +267,9 @@ def test_one_node_off_is_named_with_the_minute_it_goes_wrong() -> None:
     f = latency(frame(off))
     (wrong,) = f.findings
     assert (wrong.kind, wrong.node, wrong.minute) == ("wrong value", 3, 7.0)
-    assert "too high" in wrong.what and f.points == 2.0
+    assert wrong.what == "15 % too high from 7 min on." and f.points == 2.0
+    near = latency(frame({**RIGHT, 3: [0.2 * 0.976, 0.21, 0.23]}))  # off by 2.4 %: not "2 %"
+    assert near.findings[0].what == "2.4 % too low from 7 min on."
 
 
 def test_a_missing_node_an_extra_one_and_a_doubled_one() -> None:

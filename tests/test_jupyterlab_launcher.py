@@ -69,9 +69,13 @@ def test_make_labs_jupyterlab_ends_with_its_address_and_stops_on_ctrl_c(tmp_path
         lab.send_signal(signal.SIGINT)
         out, err = lab.communicate(timeout=60)
     finally:
-        if lab.poll() is None:
-            lab.kill()
-            lab.wait()
+        if lab.poll() is None:  # a failure above: the launcher stops its JupyterLab on SIGTERM
+            lab.terminate()
+            try:
+                lab.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                lab.kill()
+                lab.wait()
     assert lab.returncode == 0 and "Traceback" not in err
     assert "JupyterLab stopped" in out
     assert not list((tmp_path / "jupyter" / "runtime").glob("jpserver-*.json"))  # it is gone

@@ -38,8 +38,9 @@ def test_refresh_outputs_keeps_only_the_kept_cells_outputs(tmp_path: Path) -> No
     """Every lesson is a notebook; scripts/refresh_outputs.py re-runs one (a real kernel) and
     keeps the outputs of the cells nbval compares, nothing else."""
     cells = [
-        {"cell_type": "code", "source": "# NBVAL_CHECK_OUTPUT\nprint(6 * 7)",
-         "metadata": {"keep_output": True}, "outputs": [], "execution_count": None},
+        {"cell_type": "code", "source": "print(6 * 7)",
+         "metadata": {"keep_output": True, "tags": ["nbval-check-output"]}, "outputs": [],
+         "execution_count": None},
         {"cell_type": "code", "source": "print('scratch')", "metadata": {},
          "outputs": [], "execution_count": None},
         {"cell_type": "markdown", "source": "# a lesson", "metadata": {}},
@@ -117,7 +118,7 @@ def test_each_offline_lesson_runs_under_nbval_and_its_kept_outputs_match(
     kept = [c for c in json.loads(path.read_text())["cells"]
             if c.get("metadata", {}).get("keep_output") and c["outputs"]]  # fmt: skip
     assert len(kept) >= 3
-    assert all("# NBVAL_CHECK_OUTPUT" in "".join(c["source"]) for c in kept)
+    assert all("nbval-check-output" in c["metadata"]["tags"] for c in kept)
     run = run_nbval(path, tmp_path / "state", tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
@@ -154,7 +155,7 @@ def test_each_graded_exercise_is_in_nbgrader_format_with_its_full_marks_kept(les
         grade = points["metadata"]["nbgrader"]
         assert grade["grade"] and grade["locked"] and not grade["solution"]
         assert points["metadata"]["keep_output"]
-        assert "# NBVAL_CHECK_OUTPUT" in "".join(points["source"])
+        assert "nbval-check-output" in points["metadata"]["tags"]
         (out,) = points["outputs"]
         assert "".join(out["data"]["text/plain"]) == repr(float(grade["points"]))
         assert all(m["schema_version"] == 3 for m in (answer["metadata"]["nbgrader"], grade))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from labkit.words import plural
 if TYPE_CHECKING:
     import pandas as pd
 
+CODE = re.compile(r"`([^`]+)`")  # `code` in a finding's text, shown as code in HTML
 KINDS = ("not answered", "malformed", "miss", "false alarm", "late", "wrong value", "too wide")
 
 
@@ -48,10 +50,10 @@ class Finding:
             raise ValueError(f"finding kind must be one of {', '.join(KINDS)}; got {self.kind!r}")
 
     def where(self) -> str:
-        """ "minute 5.25, node 2", "node 2", "" as a reader wants it."""
+        """ "5 min 15 s, node 2", "node 2", "" as a reader wants it."""
         parts = [self.recording] if self.recording else []
         if self.minute is not None:
-            parts.append(f"minute {self.minute:g}")
+            parts.append(when(self.minute))
         if self.node is not None:
             parts.append(f"node {self.node}")
         return ", ".join(parts)
@@ -86,7 +88,9 @@ class Feedback:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        e = html.escape
+        def e(text: str) -> str:  # escaped, with `code` as code
+            return CODE.sub(r"<code>\1</code>", html.escape(text))
+
         colour = "#1b5e20" if self.full_marks else "#8a4b00"
         head = (
             f'<div class="labkit-feedback"><p style="color:{colour}"><b>{e(self.verdict)}</b> '
@@ -95,13 +99,16 @@ class Feedback:
         if not self.findings:
             return head + "</div>"
         cell = 'style="text-align:left;vertical-align:top;padding:2px 8px"'
+        columns = {"kind": lambda f: f.kind, "where": Finding.where, "what": lambda f: f.what,
+                   "hint": lambda f: f.hint}  # fmt: skip
+        shown = {
+            name: get for name, get in columns.items() if any(get(f) for f in self.findings)
+        }  # fmt: skip (an empty column: left out)
         rows = "".join(
-            "<tr>"
-            + "".join(f"<td {cell}>{e(x)}</td>" for x in (f.kind, f.where(), f.what, f.hint))
-            + "</tr>"
+            "<tr>" + "".join(f"<td {cell}>{e(get(f))}</td>" for get in shown.values()) + "</tr>"
             for f in self.findings
         )
-        header = "".join(f"<th {cell}>{x}</th>" for x in ("kind", "where", "what", "hint"))
+        header = "".join(f"<th {cell}>{name}</th>" for name in shown)
         return (
             f'{head}<table class="labkit-findings"><thead><tr>{header}</tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
@@ -119,6 +126,12 @@ def not_answered(max_points: float, how: str) -> Feedback:
 
 def wrong(max_points: float, verdict: str, *findings: Finding, points: float = 0.0) -> Feedback:
     return Feedback(float(points), float(max_points), verdict, tuple(findings))
+
+
+def when(minutes: float) -> str:
+    """A minute of a recording as people read it: "3 min", "22 min 30 s"."""
+    whole, seconds = divmod(round(minutes * 60), 60)
+    return f"{whole} min" + (f" {seconds} s" if seconds else "")
 
 
 def minute(t: float, origin: float) -> float:
@@ -182,8 +195,19 @@ def alert_findings(
         caught_by.update(hits)
         at = minute(f.start, origin)
         if not hits:
+            already = [t for n, t, r in fired if (n is None or n == node)
+                       and t < f.start and (r is None or r > f.start)]  # fmt: skip
+            if already:  # firing since before the fault: it never tells the fault apart
+                findings.append(Finding(
+                    "miss", f"misses the {failure} that starts at {when(at)} "
+                    f"({f.end - f.start:g} s long): it was already firing there since "
+                    f"{when(minute(min(already), origin))}, so nothing is sent for this fault.",
+                    at, node, "A condition that holds with no fault cannot tell one: look at "
+                    "the series' range at rest.", recording,
+                ))  # fmt: skip
+                continue
             findings.append(Finding(
-                "miss", f"misses the {failure} that starts at minute {at:g} "
+                "miss", f"misses the {failure} that starts at {when(at)} "
                 f"({f.end - f.start:g} s long).", at, node,
                 "Is the condition ever true during this fault? Query its expression over the "
                 "fault's minutes.", recording,
@@ -324,6 +348,14 @@ def grade_values(
             hint="histogram_quantile needs the `le` label of the buckets: keep it when you "
                  "aggregate."))  # fmt: skip
     if "node" not in answer.columns or answer["node"].isna().all():
+        series = answer.drop(columns=["timestamp", "value"]).drop_duplicates()
+        if len(series) > 1:  # grouped by something else: `instance`, say
+            kept = [c for c in series.columns if series[c].notna().any()]
+            return wrong(max_points, "Not yet: the series have no `node` label.", Finding(
+                "malformed", f"{len(series)} series, told apart by "
+                f"{', '.join(f'`{c}`' for c in kept) or 'nothing'}, not by `node`.",
+                hint="The question asks for each node, named by its `node` label: keep that "
+                     "one in the aggregation's `by`."))  # fmt: skip
         return wrong(max_points, "Not yet: one series for the whole fleet.", Finding(
             "malformed", "The result has no `node` label: the fleet is one series.",
             hint="An aggregation drops every label it is not told to keep `by`."))  # fmt: skip
@@ -381,7 +413,7 @@ def grade_values(
                 if lookalike
                 else "Check the quantile, the range in brackets and what is summed."
             )
-            findings.append(Finding("wrong value", f"{how} from this minute on.", at, n, hint))
+            findings.append(Finding("wrong value", f"{how} from {when(at)} on.", at, n, hint))
     if not findings:
         return right(max_points, f"Right: {what}, for every node, over the whole window.")
     share = ok / len(expected_nodes) if expected_nodes else 0.0
@@ -431,6 +463,6 @@ def _relative(mine: float, truth: float) -> str:
     if math.isnan(truth) or truth == 0:
         return "a value where there should be none"
     ratio = mine / truth
-    if ratio > 1:
-        return f"{(ratio - 1) * 100:.0f} % too high"
-    return f"{(1 - ratio) * 100:.0f} % too low"
+    off = abs(ratio - 1) * 100
+    how = f"{off:.1f}" if off < 10 else f"{off:.0f}"  # 2.4 %, not a "2 %" within 2 %
+    return f"{how} % too {'high' if ratio > 1 else 'low'}"

@@ -170,6 +170,8 @@ LATENCY_LOOKALIKES = {
     "the p95": LATENCY_RIGHT.replace("0.99", "0.95"),
     "the median (p50)": LATENCY_RIGHT.replace("0.99", "0.5"),
     "a 30 s range": LATENCY_RIGHT.replace("[1m]", "[30s]"),
+    "a 2 m range": LATENCY_RIGHT.replace("[1m]", "[2m]"),
+    "a 5 m range": LATENCY_RIGHT.replace("[1m]", "[5m]"),
 }
 #: The recorded window it is graded over: minutes 7 to 12 of one-of-each (a latency spike on
 #: node 3 at minute 9), every 15 s.
