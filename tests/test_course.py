@@ -333,7 +333,10 @@ def test_collect_refuses_what_it_cannot_collect(tmp_path: Path, args: list[str],
     nothing = subprocess.run([*SCRIPT, "--course", str(tmp_path / "c"), "--collect",
                               "01_fleet_tour", "--homes", f"{tmp_path}/none/{{username}}"],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert nothing.returncode == 1 and "no 01_fleet_tour.ipynb in any home" in nothing.stderr
+    assert (
+        nothing.returncode == 1
+        and "no 01_fleet_tour.ipynb to collect in any home" in nothing.stderr
+    )
 
 
 def test_make_assignments_without_nbgrader_says_how_to_get_it(tmp_path: Path) -> None:

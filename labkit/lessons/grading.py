@@ -99,16 +99,14 @@ class Feedback:
         if not self.findings:
             return head + "</div>"
         cell = 'style="text-align:left;vertical-align:top;padding:2px 8px"'
-        columns = {"kind": lambda f: f.kind, "where": Finding.where, "what": lambda f: f.what,
-                   "hint": lambda f: f.hint}  # fmt: skip
-        shown = {
-            name: get for name, get in columns.items() if any(get(f) for f in self.findings)
-        }  # fmt: skip (an empty column: left out)
+        table = [(f.kind, f.where(), f.what, f.hint) for f in self.findings]
+        shown = [i for i in range(4) if any(row[i] for row in table)]  # an empty column: out
         rows = "".join(
-            "<tr>" + "".join(f"<td {cell}>{e(get(f))}</td>" for get in shown.values()) + "</tr>"
-            for f in self.findings
+            "<tr>" + "".join(f"<td {cell}>{e(row[i])}</td>" for i in shown) + "</tr>"
+            for row in table
         )
-        header = "".join(f"<th {cell}>{name}</th>" for name in shown)
+        names = ("kind", "where", "what", "hint")
+        header = "".join(f"<th {cell}>{names[i]}</th>" for i in shown)
         return (
             f'{head}<table class="labkit-findings"><thead><tr>{header}</tr></thead>'
             f"<tbody>{rows}</tbody></table></div>"
