@@ -262,6 +262,15 @@ def test_the_wrong_quantile_everywhere_is_one_finding_naming_it() -> None:
     assert "by up to 20 %" in wrong.what and "the p95" in wrong.hint and f.points == 0
 
 
+def test_a_known_wrong_query_right_on_some_nodes_by_chance_gets_no_points() -> None:
+    """Node 3 reads as the p95 does, nodes 1 and 2 agree by chance (a 5 m range at rest, say):
+    the query is the wrong one, so no share of the points for the nodes it happens to match."""
+    f = latency(frame({**RIGHT, 3: P95[3]}))
+    (wrong,) = f.findings
+    assert wrong.what == "1 of 3 nodes is off, by up to 20 %; the others match by chance."
+    assert "the p95" in wrong.hint and f.points == 0
+
+
 def test_one_node_off_is_named_with_the_minute_it_goes_wrong() -> None:
     off = {**RIGHT, 3: [0.23, 0.21, 0.5]}
     f = latency(frame(off))

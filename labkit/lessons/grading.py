@@ -333,7 +333,8 @@ def grade_values(
     label; a string: the error Prometheus gave) against `expected`, one series per node.
     Each node's values must be within `rel_tolerance` of the right ones at every timestamp.
     `alternatives` are frames of known wrong answers ("the p50"): a node whose values match
-    one of them says so. Points: the share of nodes right."""
+    one of them says so. Points: the share of nodes right; none when every node that is off
+    matches one alternative (the query is that wrong one, whatever nodes it gets right)."""
     if answer is None:
         return not_answered(max_points, f"Set `answer` to a PromQL query: {what}.")
     if isinstance(answer, str):
@@ -394,13 +395,21 @@ def grade_values(
         off_nodes.append((n, minute(t, origin), mine, right_value, alike[0] if alike
                           else ""))  # fmt: skip
     likes = {like for *_, like in off_nodes}
-    if len(off_nodes) == len(expected_nodes) > 1 and len(likes) == 1 and "" not in likes:
+    # every node that is off is off as one known wrong query is: the query is that one, and
+    # the nodes it gets right agree by chance (at rest the ranges, say, barely differ)
+    systematic = bool(off_nodes) and len(likes) == 1 and "" not in likes
+    if systematic:
         worst = max(_off_percent(mine, right_value) for _, _, mine, right_value, _ in off_nodes)
+        k = len(off_nodes)
+        said = (f"every node is off, by up to {worst:.0f} %." if k == len(expected_nodes)
+                else f"{k} of {plural(len(expected_nodes), 'node')} {'is' if k == 1 else 'are'} "
+                f"off, by up to {worst:.0f} %; the others match by chance.")  # fmt: skip
         findings.append(
-            Finding(  # every node the same mistake: one finding says it
+            Finding(  # the same mistake everywhere: one finding says it
                 "wrong value",
-                f"every node is off, by up to {worst:.0f} %.",
-                hint=f"These are the values of {likes.pop()}: is that what the question asks?",
+                said,
+                hint=f"These are the values of {next(iter(likes))}: is that what the question "
+                "asks?",
             )
         )
     else:
@@ -414,7 +423,7 @@ def grade_values(
             findings.append(Finding("wrong value", f"{how} from {when(at)} on.", at, n, hint))
     if not findings:
         return right(max_points, f"Right: {what}, for every node, over the whole window.")
-    share = ok / len(expected_nodes) if expected_nodes else 0.0
+    share = 0.0 if systematic or not expected_nodes else ok / len(expected_nodes)
     if extra or doubled:
         share = min(share, 0.5)
     return wrong(max_points, f"Not yet: {ok} of {plural(len(expected_nodes), 'node')} right.",
