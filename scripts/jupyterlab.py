@@ -75,18 +75,22 @@ def quiet_settings(env: dict[str, str]) -> Path:
     return path
 
 
-def _merged(path: Path, keys: tuple[str, str], values: dict[str, Any]) -> None:
-    """`values` into the JSON object at `path`[keys[0]][keys[1]], the rest of the file kept."""
+def _merged(path: Path, keys: tuple[str, ...], values: dict[str, Any]) -> None:
+    """`values` into the JSON object at `path`[keys[0]][keys[1]]..., the rest of the file
+    kept (what is not an object where one belongs is replaced)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         data = {}
-    data = data if isinstance(data, dict) else {}
-    outer = data.get(keys[0]) if isinstance(data.get(keys[0]), dict) else {}
-    inner = outer.get(keys[1]) if isinstance(outer.get(keys[1]), dict) else {}
-    data[keys[0]] = {**outer, keys[1]: {**inner, **values}}
+
+    def into(node: Any, rest: tuple[str, ...]) -> dict[str, Any]:
+        node = node if isinstance(node, dict) else {}
+        if not rest:
+            return {**node, **values}
+        return {**node, rest[0]: into(node.get(rest[0]), rest[1:])}
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(json.dumps(into(data, keys), indent=2) + "\n")
 
 
 def learner_only(env: dict[str, str]) -> None:
@@ -96,17 +100,8 @@ def learner_only(env: dict[str, str]) -> None:
     config = Path(env["JUPYTER_CONFIG_DIR"])
     server = {f"nbgrader.server_extensions.{name}": False for name in NBGRADER_SERVER}
     _merged(config / "jupyter_server_config.json", ("ServerApp", "jpserver_extensions"), server)
-    page = config / "labconfig" / "page_config.json"
-    try:
-        current = json.loads(page.read_text())
-    except (OSError, ValueError):
-        current = {}
-    current = current if isinstance(current, dict) else {}
-    disabled = current.get("disabledExtensions")
-    current["disabledExtensions"] = {**(disabled if isinstance(disabled, dict) else {}),
-                                     NBGRADER_LAB: True}  # fmt: skip
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(json.dumps(current, indent=2) + "\n")
+    _merged(config / "labconfig" / "page_config.json", ("disabledExtensions",),
+            {NBGRADER_LAB: True})  # fmt: skip
 
 
 def command(notebooks: Path, extra: list[str]) -> list[str]:
