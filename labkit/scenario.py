@@ -597,7 +597,7 @@ def play(s: Scenario, lab: Any, out: Any, clock: Any = None, sleep: Any = None) 
     sleep = sleep or time.sleep
     if len(lab.fleet.urls) < s.nodes:
         raise LabkitError(
-            f"the scenario needs {s.nodes} nodes and the lab has {len(lab.fleet.urls)}: "
+            f"the scenario needs {plural(s.nodes, 'node')} and the lab has {len(lab.fleet.urls)}: "
             f"start it with `labkit up --nodes {s.nodes}`"
         )
     tty = hasattr(out, "isatty") and out.isatty()

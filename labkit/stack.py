@@ -746,8 +746,9 @@ def up(
         render_prometheus(config, paths, rules=False)
     render_alertmanager(config, paths)
     drop_notification_log(paths)
-    progress.line(f"labkit up: starting {config.nodes} nodes, Prometheus, Alertmanager, the "
-                  f"alert receiver and the dashboard page (state in {paths.state})")  # fmt: skip
+    nodes = plural(config.nodes, "node")
+    progress.line(f"labkit up: starting {nodes}, Prometheus, Alertmanager, the alert receiver "
+                  f"and the dashboard page (state in {paths.state})")  # fmt: skip
     sim = _simulate_past(config, paths, progress) if first else None
     classic = _start_and_wait(todo, config, paths, progress, timeout, rule_counts, sim, fresh=True)
     paths.auto_ports.write_text(json.dumps({f: getattr(config, f) for f in PORT_FIELDS}))
@@ -893,8 +894,8 @@ def why_restart_all(config: LabConfig, current: LabConfig | None, paths: LabPath
         return "part of the lab is running; stopping it to start clean"
     if replace(current, past=config.past) != config:
         return (
-            f"part of a lab with another setup is running ({current.nodes} nodes from port "
-            f"{current.base_port}); stopping it to start this one"
+            f"part of a lab with another setup is running ({plural(current.nodes, 'node')} from "
+            f"port {current.base_port}); stopping it to start this one"
         )
     changed = config_changes(paths)
     if changed is None:

@@ -4,12 +4,14 @@ comparison runs in tests/test_past_live.py and in lesson 3 under nbval)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 from labkit import slo_spec
 from labkit.alerts import watching
 from labkit.errors import InvalidInput
+from labkit.lessons import burn
 from labkit.lessons.burn_theory import (
     BURNS,
     Incident,
@@ -185,8 +187,8 @@ def test_the_lessons_queries_name_rules_the_profile_generates(prof: Profile) -> 
     rules = [r for g in slo_spec.generate(slos, prof)["groups"] for r in g["rules"]]
     records = {(r["record"], r["labels"].get("sloth_slo")) for r in rules if "record" in r}
     alerts = {(r["alert"], r["labels"]["sloth_severity"]) for r in rules if "alert" in r}
-    for burn in BURNS.values():
-        s = SPEC[burn.slo_name]
+    for what in BURNS.values():
+        s = SPEC[what.slo_name]
         query = burnt_query(s, prof)
         assert (query.split("{")[0], s.name) in records, query
         assert float(query.rsplit(">", 1)[1]) == pytest.approx(0.2 * (1 - s.objective))
@@ -239,3 +241,51 @@ PERIOD_WORDS = {"production": "30-day", "lab-day": "1-day", "12h30m": "12h30m"}
 def test_the_figure_names_the_profiles_period(name: str) -> None:
     prof = slo_spec.PROFILES.get(name) or profile(name)
     assert period_words(prof) == PERIOD_WORDS[name]
+
+
+# -- the lesson's own check: measured against theory --------------------------------------------
+
+
+def measured(page: float | str, ticket: float | str, ratio: float = 0.31,
+             failure: str = "error_burst") -> Any:  # fmt: skip
+    import pandas as pd
+
+    table = pd.DataFrame([
+        {"alert": "ErrorBudgetBurn (seed, budget < 50 %)", "fired after (s)": 0.9,
+         "theory (s)": "no data"},
+        {"alert": "NodeAvailabilityBudgetBurn page", "fired after (s)": page, "theory (s)": 6.0},
+        {"alert": "NodeAvailabilityBudgetBurn ticket", "fired after (s)": ticket,
+         "theory (s)": 28.0},
+    ]).set_index("alert")  # fmt: skip
+    table.attrs.update(wait_seconds=60, failure=failure, error_ratio=ratio)
+    return table
+
+
+def test_a_run_that_agrees_with_theory_says_so_the_same_way_every_time() -> None:
+    assert burn.theory_tolerance("lab-day") == 12
+    for page, ticket in ((8.1, 31.0), (2.0, 39.5)):
+        assert burn.agrees(measured(page, ticket)) == (
+            "agrees with theory: every SLO alert fired within 12 s of its theoretical time, the "
+            "page before the ticket, at an error ratio within error_burst's 20-50 %"
+        )
+
+
+def test_each_disagreement_is_named() -> None:
+    said = burn.agrees(measured(19.0, "not within 60 s", ratio=0.102))
+    assert said.startswith("disagrees with theory: ")
+    assert "NodeAvailabilityBudgetBurn page fired after 19 s (theory 6 s)" in said
+    assert "NodeAvailabilityBudgetBurn ticket did not fire within 60 s (theory 28 s)" in said
+    assert "the burst's error ratio was 10.2 %, outside 20-50 %" in said
+    assert "the ticket fired before the page" in burn.agrees(measured(9.0, 8.0))
+
+
+def test_an_alert_theory_says_fires_after_the_watch_may_stay_silent() -> None:
+    table = measured(8.0, "not within 50 s", failure="latency_spike")
+    table.attrs["wait_seconds"] = 50
+    table.loc["NodeAvailabilityBudgetBurn ticket", "theory (s)"] = 45.0  # within 12 s of the end
+    assert burn.agrees(table) == (
+        "agrees with theory: every SLO alert fired within 12 s of its theoretical time, the "
+        "page before the ticket"
+    )
+    table.loc["NodeAvailabilityBudgetBurn ticket", "theory (s)"] = "never"
+    assert burn.agrees(table).startswith("agrees with theory")

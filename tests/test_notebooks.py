@@ -34,6 +34,22 @@ def test_outputs_are_stripped_except_cells_marked_keep_output(path: Path) -> Non
         assert cell["execution_count"] is None, f"{path.name} cell {i} has an execution count"
 
 
+PAGES = sorted((REPO / "labkit" / "pages").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=[p.name for p in NOTEBOOKS + PAGES])
+def test_each_notebook_names_its_kernel_so_no_dialog_asks_for_one(path: Path) -> None:
+    spec = json.loads(path.read_text())["metadata"].get("kernelspec", {})
+    assert (spec.get("name"), spec.get("language")) == ("python3", "python"), path.name
+
+
+def test_jupyters_checkpoints_stay_out_of_git_and_the_wheel() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", "notebooks/.ipynb_checkpoints/x.ipynb"],
+                             cwd=REPO, timeout=30)  # fmt: skip
+    assert ignored.returncode == 0
+    assert "global-exclude .ipynb_checkpoints/*" in (REPO / "MANIFEST.in").read_text()
+
+
 def test_refresh_outputs_keeps_only_the_kept_cells_outputs(tmp_path: Path) -> None:
     """Every lesson is a notebook; scripts/refresh_outputs.py re-runs one (a real kernel) and
     keeps the outputs of the cells nbval compares, nothing else."""

@@ -92,3 +92,21 @@ def test_check_route_grades_against_the_tree(answer: Any, kinds: list[str], says
     feedback = silencing.check_route(answer, {"severity": "critical"}, tree)
     assert feedback.kinds() == kinds and says in str(feedback), str(feedback)
     assert feedback.full_marks == (kinds == [])
+
+
+def watched(silenced: bool, noisy: int) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame(columns=["after_seconds", "receiver", "status", "alertname", "node"])
+    frame.attrs.update(node=6, silenced=silenced, noisy=noisy)
+    return frame
+
+
+def test_held_says_whether_the_silence_held_the_same_way_every_time() -> None:
+    assert silencing.held(watched(True, 0)) == (
+        "the silence held: HighCPUUsage on node 6 suppressed, and no notification of it came"
+    )
+    assert silencing.held(watched(True, 1)) == (
+        "the silence leaked: 1 notification of HighCPUUsage on node 6 came while it held"
+    )
+    assert silencing.held(watched(False, 2)).startswith("not silenced: Alertmanager holds")

@@ -2,6 +2,7 @@
 alerts, measured and in theory; and a graded burn-rate exercise.
 
     compare_alerts(lab, node=2, failure="error_burst")   one row per alert
+    agrees(table)                                        does it agree with theory? a sentence
     grade_burn_rate(answer, error_ratio=0.02, objective=0.999)
 
 The maths are in labkit.lessons.burn_theory (plain values, tested without a lab); this module
@@ -33,6 +34,7 @@ from labkit.lessons.burn_theory import (
     period_words,
     ratio_query,
     theoretical,
+    verdict,
     watched,
 )
 from labkit.lessons.panel import inject
@@ -41,6 +43,7 @@ from labkit.slo_spec import SLO, WINDOWS, Profile, duration, profile
 
 __all__ = [  # the lesson's names; the maths are re-exported from burn_theory
     "BURNS",
+    "agrees",
     "budget_figure",
     "budget_table",
     "burst_error_ratio",
@@ -48,6 +51,8 @@ __all__ = [  # the lesson's names; the maths are re-exported from burn_theory
     "compare_alerts",
     "grade_burn_rate",
     "theoretical",
+    "theory_tolerance",
+    "verdict",
     "watch_alerts",
 ]
 
@@ -168,6 +173,21 @@ def compare_alerts(
         wait_seconds=wait_seconds, fired=fired,
     )  # fmt: skip
     return table
+
+
+def theory_tolerance(slo_profile: str = "lab-day") -> float:
+    """How far a measured alert may be from theory: one short window of the profile (10 s
+    under lab-day, the step at which the short window's rate moves) plus 2 s for a scrape, a
+    rule evaluation and the recording rules the alert reads."""
+    prof = profile(slo_profile)
+    return slo_spec.parse_duration(duration(prof.window(min(WINDOWS))), "window") + 2
+
+
+def agrees(table: pd.DataFrame, slo_profile: str = "lab-day") -> str:
+    """Whether `compare_alerts`' table agrees with theory, within `theory_tolerance`, in a
+    sentence that is the same on every run that does (the lesson's check, which nbval
+    compares on every run)."""
+    return verdict(table, theory_tolerance(slo_profile))
 
 
 def budget_table(prom: Prom, window: str = "2m") -> pd.DataFrame:

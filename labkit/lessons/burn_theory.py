@@ -3,6 +3,7 @@ profile, tested without a lab (labkit.lessons.burn does the talking to the lab):
 
     Incident(...).theory(watch)   when an alert should fire at an error ratio, the budget spent
     comparison(...)               the table's rows: measured against theory
+    verdict(table, tolerance)     whether that table agrees with theory, in one sentence
     grade_burn_rate(answer, error_ratio=0.02, objective=0.999)
     grade_page_alert(expr, run)   the exercise's burn-rate page alert, over its replayed firings
 """
@@ -302,3 +303,57 @@ def grade_page_alert(
         *feedback.findings,
         points=min(feedback.points, PAGE_ALERT_POINTS / 2),
     )
+
+
+#: error_burst's error ratio, as labkit.failures documents it (the model clamps to it).
+BURST_RATIO = (0.2, 0.5)
+
+
+def _range() -> str:
+    return f"{BURST_RATIO[0] * 100:g}-{BURST_RATIO[1] * 100:g} %"
+
+
+def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
+    """Where `compare_alerts`' table disagrees with theory: an SLO alert that fired more than
+    `tolerance` seconds from its theoretical time, or not within the watch though theory says
+    it should have; a ticket that fired before its page. The seed's ErrorBudgetBurn is not an
+    SLO alert and has no theory to meet."""
+    wait = table.attrs["wait_seconds"]
+    problems = []
+    fired: dict[str, float] = {}
+    for alert, row in table.iterrows():
+        severity = str(alert).rsplit(" ", 1)[-1]
+        if severity not in SEVERITIES:
+            continue
+        theory = row["theory (s)"]
+        measured = row["fired after (s)"]
+        theory_s = math.inf if theory == "never" else float(theory)
+        if isinstance(measured, str):  # did not fire within the watch
+            if theory_s < wait - tolerance:
+                problems.append(f"{alert} did not fire within {wait:g} s (theory {theory_s:g} s)")
+            continue
+        fired[severity] = measured
+        if abs(measured - theory_s) > tolerance:
+            problems.append(f"{alert} fired after {measured:g} s (theory {theory:g} s)")
+    if "page" in fired and "ticket" in fired and fired["page"] > fired["ticket"]:
+        problems.append("the ticket fired before the page")
+    if table.attrs.get("failure") == "error_burst":
+        low, high = BURST_RATIO
+        ratio = table.attrs["error_ratio"]
+        if not low <= ratio <= high:
+            problems.append(f"the burst's error ratio was {ratio * 100:.1f} %, outside {_range()}")
+    return problems
+
+
+def verdict(table: pd.DataFrame, tolerance: float) -> str:
+    """`disagreements` in one sentence, the same on every run that agrees with theory."""
+    problems = disagreements(table, tolerance)
+    if problems:
+        return "disagrees with theory: " + "; ".join(problems)
+    said = f"every SLO alert fired within {tolerance:g} s of its theoretical time"
+    rows = [str(a) for a in table.index]
+    if any(r.endswith(" page") for r in rows) and any(r.endswith(" ticket") for r in rows):
+        said += ", the page before the ticket"
+    if table.attrs.get("failure") == "error_burst":
+        said += f", at an error ratio within error_burst's {_range()}"
+    return "agrees with theory: " + said

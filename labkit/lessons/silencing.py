@@ -7,6 +7,7 @@ lab_routes()                   the lab's routing tree, from alertmanager/alertma
 prepare(lab, node)             the node at rest, its noisy alert gone, no silence left on it
 fire_and_resolve(lab, node)    the noisy fault once: its firing and resolved notifications
 watch(lab, node, seconds)      what the receiver got for the node meanwhile, with a summary
+held(watched)                  whether the silence held, in one sentence
 notified_after(lab, node, t)   wait for the noisy alert's notification after time t
 
 The graders are pure: they test the answer against every alert the lab can fire (`lab_alerts`,
@@ -323,7 +324,22 @@ def watch(
         f"{node}"
         + (f"; it got some of node {node}'s other alerts: {', '.join(others)}." if others else ".")
     )
-    return _frame(notes, since)
+    frame = _frame(notes, since)
+    frame.attrs.update(node=node, silenced=bool(alert.silenced_by), noisy=len(noisy))
+    return frame
+
+
+def held(watched: pd.DataFrame) -> str:
+    """One sentence on what `watch` saw: whether the silence held (Alertmanager held the
+    noisy alert as suppressed and the receiver got no notification of it), the same on every
+    run where it did."""
+    node, noisy = watched.attrs["node"], watched.attrs["noisy"]
+    if not watched.attrs["silenced"]:
+        return f"not silenced: Alertmanager holds {ALERT} on node {node} as active"
+    if noisy:
+        return (f"the silence leaked: {plural(noisy, 'notification')} of {ALERT} on node "
+                f"{node} came while it held")  # fmt: skip
+    return f"the silence held: {ALERT} on node {node} suppressed, and no notification of it came"
 
 
 def notified_after(

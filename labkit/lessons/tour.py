@@ -1,18 +1,22 @@
 """What lesson 1 (notebooks/01_fleet_tour.ipynb) looks at, as plain functions over a Prom.
 
 snapshot(prom)          one row per node: the seed's metrics now
+quiet_window(prom)      the latest minutes with no fault in them: the fleet at rest, on any run
 recent(prom, minutes)   the frames the lesson's figures need, over the last minutes
+at_rest(frames)         whether every charted series stayed on the quiet side of its threshold
 break_two(lab)          the lesson's drill: a CPU spike and an error burst on two nodes at rest
 check_latency_query(answer, directory)   the exercise, graded on a recording (one-of-each)
 """
 
 from __future__ import annotations
 
+import operator
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from labkit.alerts import intended, watching
 from labkit.errors import LabkitError
 from labkit.lessons import grading
 
@@ -94,6 +98,117 @@ def recent(
     }
 
 
+#: Seconds after a fault (or a node down) before the fleet counts as at rest again: the
+#: figures' rates read the last 30 s, and a crashed node's counters restart.
+QUIET_MARGIN = 60.0
+#: How far back `quiet_window` looks for quiet minutes, and in steps of how many seconds.
+QUIET_LOOKBACK_HOURS = 6.0
+QUIET_STEP = 15.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the lab's time: [start, end] in Unix seconds, and whether it is quiet (no
+    fault injected and no node down in it, nor in the `QUIET_MARGIN` before it)."""
+
+    start: float
+    end: float
+    quiet: bool = True
+
+    def __str__(self) -> str:
+        def at(t: float) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+        minutes = (self.end - self.start) / 60
+        span = f"{at(self.start)} to {at(self.end)} UTC ({minutes:.3g} min)"
+        if not self.quiet:
+            return (
+                f"{span}: the lab has no quiet stretch that long in its last "
+                f"{QUIET_LOOKBACK_HOURS:g} h, so these are the last minutes, faults and all"
+            )
+        ago = (time.time() - self.end) / 60
+        when = "ending now" if ago < 1 else f"ending {ago:.0f} min ago"
+        return f"{span}, {when}: no fault injected and no node down, nor in the minute before"
+
+
+def quiet_window(
+    prom: Prom,
+    minutes: float = 5,
+    end: float | None = None,
+    lookback_hours: float = QUIET_LOOKBACK_HOURS,
+) -> Window:
+    """The latest `minutes` ending at or before `end` (default now) with no fault injected and
+    no node down, in them or in the `QUIET_MARGIN` before: the fleet at rest, whatever an
+    earlier run of a lesson injected. On a fresh lab, the last `minutes`. With no such stretch
+    in the last `lookback_hours`, the last `minutes`, marked not quiet."""
+    end = time.time() if end is None else end
+    earliest = end - 3600 * lookback_hours
+    step = QUIET_STEP
+    busy: list[float] = []  # each stamp t: a fault or a node down somewhere in (t - step, t]
+    for expr in (
+        f"max(max_over_time(labkit_fault_active[{step:g}s])) == 1",
+        f'min(min_over_time(up{{job="edge-nodes"}}[{step:g}s])) == 0',
+    ):
+        frame = prom.range(expr, earliest, end + step, step)
+        busy += (frame["timestamp"].astype("int64") / 1e9).tolist() if len(frame) else []
+    recorded = prom.range("count(node_cpu_usage_percent)", earliest, end, step)
+    origin = recorded["timestamp"].min().timestamp() if len(recorded) else end
+    return quiet_in(busy, end, 60 * minutes, max(earliest, origin), step)
+
+
+def quiet_in(busy: list[float], end: float, width: float, origin: float, step: float) -> Window:
+    """`quiet_window`'s choice, over plain numbers: `busy` are the stamps t at which a fault
+    or a node down was seen in (t - step, t]; the window of `width` seconds ends as late as it
+    can up to `end`, clear of each of them by `QUIET_MARGIN` before it; it may not start
+    before `origin` (the lab's first data) once it had to step back."""
+    stop = end
+    for stamp in sorted(busy, reverse=True):
+        if stamp <= stop - width - QUIET_MARGIN:
+            break  # this one and all before it end before the window and its margin begin
+        stop = min(stop, stamp - step)  # the window must end before this busy stretch
+    if stop < end and stop - width - QUIET_MARGIN < origin:
+        return Window(end - width, end, quiet=False)
+    return Window(stop - width, stop)
+
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def at_rest(frames: dict[str, pd.DataFrame]) -> str:
+    """One sentence on `recent`'s frames: did every series the figures draw stay on the quiet
+    side of its alert's threshold (CPU, memory and error ratio per node, the fleet's p95)? A
+    crossing is named with its node and its worst value."""
+    quantiles = frames["quantiles"]
+    checks = [
+        ("node_cpu_usage_percent", frames["cpu"], 1.0, "%"),
+        ("node_memory_usage_percent", frames["memory"], 1.0, "%"),
+        ("node_request_latency_seconds_bucket", quantiles[quantiles["quantile"] == "0.95"], 1.0,
+         "s"),
+        ("node_error_rate", frames["errors"], 100.0, "%"),
+    ]  # fmt: skip
+    labels, crossed = [], []
+    for metric, frame, scale, unit in checks:
+        alert = watching(metric)
+        label = alert.label(scale=scale, unit=unit)
+        labels.append(label)
+        over = frame[_COMPARE[alert.comparison](frame["value"], alert.threshold)]
+        if len(over):
+            worst = over.loc[over["value"].idxmax() if alert.comparison[0] == ">"
+                             else over["value"].idxmin()]  # fmt: skip
+            where = f" on node {worst['node']}" if "node" in over.columns else " for the fleet"
+            crossed.append(f"{label} crossed{where} ({worst['value'] * scale:.3g} {unit})")
+    if crossed:
+        return "not at rest: " + "; ".join(crossed)
+    return (
+        "at rest: every series stayed on the quiet side of its threshold ("
+        + ", ".join(labels)
+        + ")"
+    )
+
+
+#: How soon the drill's alerts must fire: one scrape and one evaluation take about 1 s at rest;
+#: the rest is room for a busy laptop.
+DRILL_WITHIN = 5.0
 #: Nodes the drill prefers (the lesson's text names them), then any other node at rest.
 DRILL_NODES = {"cpu_spike": 2, "error_burst": 4}
 
@@ -136,6 +251,32 @@ class Drill:
             prom.range(f'ALERTS{{alertstate="firing", {nodes}}}', start, end, 1.0),
             prom.range(f"labkit_fault_active{{{nodes}}} == 1", start, end, 1.0),
         )
+
+    def check(self, prom: Prom, within: float = DRILL_WITHIN) -> str:
+        """One sentence: did each fault fire the alert meant for it, on its node, within
+        `within` seconds of the injection? A miss or a late alert is named."""
+        return self.verdict(self.frames(prom)[0], within)
+
+    def verdict(self, alerts: pd.DataFrame, within: float = DRILL_WITHIN) -> str:
+        """`check` over the firing alerts' frame (`ALERTS` over the drill)."""
+        said, problems = [], []
+        for node, failure in ((self.cpu_node, "cpu_spike"), (self.error_node, "error_burst")):
+            name = intended(failure)
+            said.append(name)
+            mine = (
+                alerts[(alerts["alertname"] == name) & (alerts["node"] == str(node))]
+                if len(alerts)
+                else alerts
+            )
+            if not len(mine):
+                problems.append(f"{name} has not fired on node {node}")
+                continue
+            after = mine["timestamp"].min().timestamp() - self.started
+            if after > within:
+                problems.append(f"{name} fired on node {node} {after:.1f} s after its fault")
+        if problems:
+            return f"not within {within:g} s: " + "; ".join(problems)
+        return f"each fault fired the alert meant for it within {within:g} s: " + " and ".join(said)
 
 
 def break_two(lab: Lab, seconds: float = 15) -> Drill:
