@@ -8,10 +8,10 @@ looked at."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from labkit.course import student_text
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, free_ports, running_lab
 
 pytestmark = pytest.mark.live
@@ -39,17 +40,26 @@ def twelve_node_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def jupyterlab(twelve_node_lab: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """JupyterLab on a free loopback port, serving a copy of the lesson; its URL with token."""
+    """JupyterLab on a free loopback port as `make lab` starts it (no news prompt, nbgrader's
+    menus off: scripts/jupyterlab.py's settings), serving the lesson as a learner gets it; its
+    URL with token."""
     tmp = tmp_path_factory.mktemp("jupyterlab")
     root = tmp / "notebooks"
     root.mkdir()
-    shutil.copy(REPO / "notebooks/02_failure_injection.ipynb", root)
+    name = "02_failure_injection.ipynb"
+    (root / name).write_text(student_text((REPO / "notebooks" / name).read_text()))
     port, token = free_ports(1), secrets.token_hex(16)
     env = {**os.environ, "LABKIT_STATE_DIR": str(twelve_node_lab.settings.state_dir),
            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
            "JUPYTER_DATA_DIR": str(tmp / "data"), "IPYTHONDIR": str(tmp / "ipython"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings")}  # fmt: skip
+    spec = importlib.util.spec_from_file_location("launcher", REPO / "scripts" / "jupyterlab.py")
+    assert spec is not None and spec.loader is not None
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    launcher.quiet_settings(env)
+    launcher.learner_only(env)
     log = (tmp / "jupyter.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",

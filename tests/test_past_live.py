@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from labkit.lab import Lab
-from labkit.lessons.burn import agrees, compare_alerts, theory_tolerance
+from labkit.lessons.burn import (
+    agrees,
+    budget_figure,
+    budget_table,
+    compare_alerts,
+    theory_tolerance,
+)
 from labkit.lessons.burn_theory import disagreements
 from labkit.past import Past
 from labkit.query import Prom
@@ -96,6 +103,26 @@ def test_lesson_3_on_a_first_run_agrees_with_theory(fresh: tuple[Lab, str]) -> N
     # the lesson's own check says so, in the words nbval compares on every run
     assert agrees(burst).startswith("agrees with theory: every SLO alert fired within 12 s")
     assert agrees(spike).startswith("agrees with theory")
+    # the budget figure frames the burst and says the node's budget is overspent, in words
+    started = burst.attrs["started"]
+    fig = budget_figure(lab, node=2, since=started)
+    first = min(stamp(trace.x[0]) for trace in fig.data if len(trace.x))
+    assert started - 32 <= first <= started - 28
+    said = [a.text for a in fig.layout.annotations]
+    assert any(re.fullmatch(r"spent \d+\.\dx its budget", t) for t in said), said
+    assert any(re.fullmatch(r"\d+\.\d % left", t) for t in said), said  # the day's budget
+    assert not any(t.startswith("-") for t in said), said
+    table = budget_table(Prom(lab.prometheus_url))
+    node_2 = table.loc[table.index.astype(str) == "2", "node_budget_remaining"].iloc[0]
+    assert re.fullmatch(r"spent \d+\.\dx its budget", node_2), table
+
+
+def stamp(x: object) -> float:
+    """A figure's x value (as plotly keeps it) in Unix seconds, UTC."""
+    import pandas as pd
+
+    t = pd.Timestamp(x)  # type: ignore[arg-type]
+    return (t if t.tzinfo else t.tz_localize("UTC")).timestamp()
 
 
 def test_a_second_start_on_the_same_tsdb_does_not_backfill_again(fresh: tuple[Lab, str]) -> None:

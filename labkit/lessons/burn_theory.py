@@ -316,7 +316,7 @@ def _range() -> str:
 def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
     """Where `compare_alerts`' table disagrees with theory: an SLO alert that fired more than
     `tolerance` seconds from its theoretical time, or not within the watch though theory says
-    it should have; a ticket that fired before its page. The seed's ErrorBudgetBurn is not an
+    it should have; a ticket that fired before its page. The seed's budget alert is not an
     SLO alert and has no theory to meet."""
     wait = table.attrs["wait_seconds"]
     problems = []
