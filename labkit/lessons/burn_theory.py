@@ -346,14 +346,27 @@ def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
 
 
 def verdict(table: pd.DataFrame, tolerance: float) -> str:
-    """`disagreements` in one sentence, the same on every run that agrees with theory."""
+    """`disagreements` in one sentence, the same on every run that agrees with theory: which
+    SLO alerts fired within `tolerance` of theory (the page first, if both did), and which,
+    due after the watch, rightly did not fire in it."""
     problems = disagreements(table, tolerance)
     if problems:
         return "disagrees with theory: " + "; ".join(problems)
-    said = f"every SLO alert fired within {tolerance:g} s of its theoretical time"
-    rows = [str(a) for a in table.index]
-    if any(r.endswith(" page") for r in rows) and any(r.endswith(" ticket") for r in rows):
-        said += ", the page before the ticket"
+    fired: list[str] = []
+    silent: list[str] = []
+    for alert, row in table.iterrows():
+        severity = str(alert).rsplit(" ", 1)[-1]
+        if severity in SEVERITIES:
+            (silent if isinstance(row["fired after (s)"], str) else fired).append(f"the {severity}")
+    said = []
+    if fired:
+        both = len(fired) > 1
+        said.append(f"{' and '.join(fired)} fired within {tolerance:g} s of "
+                    f"{'their theoretical times' if both else 'its theoretical time'}"
+                    + (", the page first" if both and "the page" in fired else ""))  # fmt: skip
+    if silent:
+        wait = table.attrs["wait_seconds"]
+        said.append(f"{' and '.join(silent)}, due after the {wait:g} s watch, did not fire in it")
     if table.attrs.get("failure") == "error_burst":
-        said += f", at an error ratio within error_burst's {_range()}"
-    return "agrees with theory: " + said
+        said.append(f"the error ratio was within error_burst's {_range()}")
+    return "agrees with theory: " + "; ".join(said)

@@ -319,7 +319,7 @@ def watch(
     others = sorted({str(n["alertname"]) for n in notes} - {ALERT})
     print(f"Alertmanager holds {ALERT} on node {node}: {how}.")
     print(
-        f"In the {time.time() - since:.0f} s since `since` (the last {seconds:.0f} s with the "
+        f"In the {time.time() - since:.0f} s watched (the last {seconds:.0f} s of them with the "
         f"alert held), the receiver got {plural(len(noisy), 'notification')} of {ALERT} on node "
         f"{node}"
         + (f"; it got some of node {node}'s other alerts: {', '.join(others)}." if others else ".")
