@@ -19,11 +19,12 @@ import pytest
 
 from labkit.lab import Lab
 from labkit.lessons.burn import compare_alerts
+from labkit.lessons.burn_theory import disagreements
 from labkit.past import Past
 from labkit.processes import read_pid
 from labkit.stack import TIERED_FROM_NODES, LabPaths, tiled
 from tests.conftest import running_lab, wait_for
-from tests.test_past_live import TOLERANCE, check_against_theory
+from tests.test_past_live import TOLERANCE
 
 pytestmark = pytest.mark.live
 NODES = TIERED_FROM_NODES + 1
@@ -121,5 +122,5 @@ def test_lesson_3_error_burst_fires_the_page_as_theory_says(big: Lab) -> None:
     assert burst.attrs["node"] == 2
     report = json.dumps(burst.reset_index().to_dict("records"), default=str)
     # the page's long windows (2m, 12m) are built from tiles: they may see the burst a tile late
-    assert check_against_theory(burst, TOLERANCE + TILE_SECONDS) == [], report
+    assert disagreements(burst, TOLERANCE + TILE_SECONDS) == [], report
     assert all(not isinstance(v, str) for v in burst["fired after (s)"]), report
