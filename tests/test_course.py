@@ -228,6 +228,7 @@ def tamper(release: Path, out: Path) -> None:
 
 
 @pytest.mark.live
+@pytest.mark.timeout(900)  # the course's fixture: make assignments, collect, autograde
 def test_make_assignments_releases_every_lesson_as_labkit_gives_it_to_learners(
     graded_course: dict[str, Any],
 ) -> None:
@@ -254,6 +255,7 @@ def test_make_assignments_releases_every_lesson_as_labkit_gives_it_to_learners(
 
 
 @pytest.mark.live
+@pytest.mark.timeout(900)  # the course's fixture: make assignments, collect, autograde
 def test_autograde_gives_the_solutions_full_marks_and_an_empty_submission_zero(
     graded_course: dict[str, Any],
 ) -> None:
@@ -271,6 +273,7 @@ def test_autograde_gives_the_solutions_full_marks_and_an_empty_submission_zero(
 
 
 @pytest.mark.live
+@pytest.mark.timeout(900)  # the course's fixture: make assignments, collect, autograde
 def test_autograding_puts_the_hidden_tests_back_that_learners_never_see(
     graded_course: dict[str, Any],
 ) -> None:
@@ -284,6 +287,7 @@ def test_autograding_puts_the_hidden_tests_back_that_learners_never_see(
 
 
 @pytest.mark.live
+@pytest.mark.timeout(900)  # the course's fixture: make assignments, collect, autograde
 def test_autograding_ran_every_cell_without_an_error_and_started_no_lab(
     graded_course: dict[str, Any],
 ) -> None:
@@ -303,6 +307,7 @@ def test_autograding_ran_every_cell_without_an_error_and_started_no_lab(
 
 
 @pytest.mark.live
+@pytest.mark.timeout(900)  # the course's fixture: make assignments, collect, autograde
 def test_generate_feedback_shows_each_student_what_labkit_found(
     graded_course: dict[str, Any],
 ) -> None:
