@@ -17,10 +17,12 @@ is an edit of the rule file and, for a name, of `CATCHES` below.
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labkit.errors import LabkitError
 from labkit.failures import FAILURE_MODES
@@ -46,6 +48,11 @@ INTENDED: Mapping[str, str] = {
 _COMPARISON = re.compile(r"(>=|<=|==|!=|>|<)\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _QUANTILE = re.compile(r"histogram_quantile\(\s*(0\.[0-9]+)")
+#: a rule's comparison, as Python's operator
+_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
 _KEYWORDS = {"and", "or", "unless", "bool", "offset"}
 
 
@@ -60,6 +67,11 @@ class SeedAlert:
     comparison: str  # ">", "<", "==", ...: how the metric is compared with the threshold
     threshold: float
     quantile: float | None = None  # 0.95 for an expression over histogram_quantile(0.95, ...)
+
+    def breached(self, values: Any) -> Any:
+        """Where `values` (a number, or a pandas Series or numpy array of them) are on the
+        firing side of the threshold, as the rule's comparison says."""
+        return _OPERATORS[self.comparison](values, self.threshold)
 
     @property
     def catches(self) -> str | None:

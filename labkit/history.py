@@ -55,6 +55,7 @@ from labkit.model import (
     _SPIKE,
     _TRAFFIC,
     _Z95,
+    BURST_ERROR_RANGE,
     LATENCY_BUCKETS,
     ModelParams,
     NodeModel,
@@ -161,7 +162,7 @@ class VectorModel:
         for w in self.windows["error_burst"]:
             inside = (t >= w.start) & (t < w.end)
             level = 0.25 + 0.2 * _unit_np(m.key, _BURST, np.array([int(w.start * 1000)]))[0]
-            p[inside] = np.clip(level + jitter[inside], 0.2, 0.5)
+            p[inside] = np.clip(level + jitter[inside], *BURST_ERROR_RANGE)
         return p
 
     def cpu(self, t: np.ndarray) -> np.ndarray:

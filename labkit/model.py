@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 
 from labkit.failures import FAILURE_MODES, FaultSchedule
 
+#: error_burst's error probability stays within this range (labkit.failures: 20-50 %).
+BURST_ERROR_RANGE: tuple[float, float] = (0.2, 0.5)
+
 #: Histogram bucket bounds (seconds): fine around the latency alert's 1 s threshold.
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005,
@@ -266,7 +269,7 @@ class NodeModel:
             return self.traits.error_probability
         level = 0.25 + 0.2 * _unit(self.key, _BURST, int(burst.start * 1000))
         jitter = 0.1 * (_unit(self.key, _ERR, math.floor(t)) - 0.5)
-        return _clamp(level + jitter, 0.2, 0.5)
+        return _clamp(level + jitter, *BURST_ERROR_RANGE)
 
     def _cpu(self, t: float) -> float:
         if self.schedule.is_active("cpu_spike", t):

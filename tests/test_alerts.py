@@ -72,3 +72,12 @@ def test_alert_details_tell_alike_named_alerts_apart() -> None:
         "SLO latency, page"
     )
     assert alerts.alert_details({"alertname": "x"}) == ""
+
+
+def test_breached_compares_as_the_rule_does() -> None:
+    import pandas as pd
+
+    cpu = alerts.named("HighCPUUsage")
+    assert cpu.breached(pd.Series([89.9, 90.0, 90.1])).tolist() == [False, False, True]
+    down = alerts.named("NodeDown")
+    assert (down.comparison, down.breached(0.0), down.breached(1.0)) == ("==", True, False)

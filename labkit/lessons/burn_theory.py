@@ -11,7 +11,7 @@ profile, tested without a lab (labkit.lessons.burn does the talking to the lab):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from labkit import slo
 from labkit.alerts import SeedAlert
 from labkit.errors import InvalidInput
 from labkit.lessons import grading
-from labkit.model import ModelParams
+from labkit.model import BURST_ERROR_RANGE, ModelParams
 from labkit.slo_spec import SEVERITIES, SLO, Profile, duration, ratio_record, window_into
 from labkit.words import epoch
 
@@ -305,12 +305,18 @@ def grade_page_alert(
     )
 
 
-#: error_burst's error ratio, as labkit.failures documents it (the model clamps to it).
-BURST_RATIO = (0.2, 0.5)
-
-
 def _range() -> str:
-    return f"{BURST_RATIO[0] * 100:g}-{BURST_RATIO[1] * 100:g} %"
+    low, high = BURST_ERROR_RANGE
+    return f"{low * 100:g}-{high * 100:g} %"
+
+
+def _slo_rows(table: pd.DataFrame) -> Iterator[tuple[str, str, float | str, float | str]]:
+    """`compare_alerts`' SLO rows (the seed's alert left out): (row, severity, fired after
+    (s), theory (s))."""
+    for alert, row in table.iterrows():
+        severity = str(alert).rsplit(" ", 1)[-1]
+        if severity in SEVERITIES:
+            yield str(alert), severity, row["fired after (s)"], row["theory (s)"]
 
 
 def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
@@ -321,12 +327,7 @@ def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
     wait = table.attrs["wait_seconds"]
     problems = []
     fired: dict[str, float] = {}
-    for alert, row in table.iterrows():
-        severity = str(alert).rsplit(" ", 1)[-1]
-        if severity not in SEVERITIES:
-            continue
-        theory = row["theory (s)"]
-        measured = row["fired after (s)"]
+    for alert, severity, measured, theory in _slo_rows(table):
         theory_s = math.inf if theory == "never" else float(theory)
         if isinstance(measured, str):  # did not fire within the watch
             if theory_s < wait - tolerance:
@@ -338,7 +339,7 @@ def disagreements(table: pd.DataFrame, tolerance: float) -> list[str]:
     if "page" in fired and "ticket" in fired and fired["page"] > fired["ticket"]:
         problems.append("the ticket fired before the page")
     if table.attrs.get("failure") == "error_burst":
-        low, high = BURST_RATIO
+        low, high = BURST_ERROR_RANGE
         ratio = table.attrs["error_ratio"]
         if not low <= ratio <= high:
             problems.append(f"the burst's error ratio was {ratio * 100:.1f} %, outside {_range()}")
@@ -354,10 +355,8 @@ def verdict(table: pd.DataFrame, tolerance: float) -> str:
         return "disagrees with theory: " + "; ".join(problems)
     fired: list[str] = []
     silent: list[str] = []
-    for alert, row in table.iterrows():
-        severity = str(alert).rsplit(" ", 1)[-1]
-        if severity in SEVERITIES:
-            (silent if isinstance(row["fired after (s)"], str) else fired).append(f"the {severity}")
+    for _, severity, measured, _ in _slo_rows(table):
+        (silent if isinstance(measured, str) else fired).append(f"the {severity}")
     said = []
     if fired:
         both = len(fired) > 1

@@ -10,7 +10,6 @@ check_latency_query(answer, directory)   the exercise, graded on a recording (on
 
 from __future__ import annotations
 
-import operator
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -171,9 +170,6 @@ def quiet_in(busy: list[float], end: float, width: float, origin: float, step: f
     return Window(stop - width, stop)
 
 
-_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-
-
 def at_rest(frames: dict[str, pd.DataFrame]) -> str:
     """One sentence on `recent`'s frames: did every series the figures draw stay on the quiet
     side of its alert's threshold (CPU, memory and error ratio per node, the fleet's p95)? A
@@ -191,7 +187,7 @@ def at_rest(frames: dict[str, pd.DataFrame]) -> str:
         alert = watching(metric)
         label = alert.label(scale=scale, unit=unit)
         labels.append(label)
-        over = frame[_COMPARE[alert.comparison](frame["value"], alert.threshold)]
+        over = frame[alert.breached(frame["value"])]
         if len(over):
             worst = over.loc[over["value"].idxmax() if alert.comparison[0] == ">"
                              else over["value"].idxmin()]  # fmt: skip
